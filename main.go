@@ -1,0 +1,36 @@
+// Command cert-manager-webhook-delegate is a cert-manager DNS-01 webhook that writes ACME TXT records into a
+// delegation zone through libdns providers. See README.md.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/cert-manager/cert-manager/pkg/acme/webhook/cmd"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/solver"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	groupName := os.Getenv("GROUP_NAME")
+	if groupName == "" {
+		fmt.Fprintln(os.Stderr, "GROUP_NAME is not set: set it to the API group issuers name as webhook.groupName "+
+			"(the Helm chart's groupName value), e.g. acme.example.com")
+		os.Exit(2)
+	}
+	s := &solver.Solver{}
+	if ns := os.Getenv("DNS_CHECK_NAMESERVERS"); ns != "" {
+		s.DNS.Nameservers = strings.Split(ns, ",")
+		s.DNS.Authoritative = true
+		if v, err := strconv.ParseBool(os.Getenv("DNS_CHECK_AUTHORITATIVE")); err == nil {
+			s.DNS.Authoritative = v
+		}
+	}
+	fmt.Fprintf(os.Stderr, "cert-manager-webhook-delegate %s serving group %s\n", version, groupName)
+	cmd.RunWebhookServer(groupName, s)
+}

@@ -1,0 +1,162 @@
+package solver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/util"
+	"github.com/libdns/acmedns"
+	"github.com/libdns/libdns"
+	"k8s.io/klog/v2"
+)
+
+// DNSCheck says how the webhook queries DNS for its own checks (today: whether an ACME-DNS account already
+// serves a value, since ACME-DNS cannot read records back).
+type DNSCheck struct {
+	// Nameservers are host:port of recursive resolvers. Default: /etc/resolv.conf.
+	Nameservers []string
+	// Authoritative makes the check ask the zone's authoritative servers (found through Nameservers) instead of
+	// trusting a resolver's cache.
+	Authoritative bool
+}
+
+func acmednsProvider() Provider {
+	return Provider{
+		New: func() any { return new(acmedns.Provider) },
+		// The account password, at the top level and in every entry of config.
+		Credentials: []string{"password"},
+		FixedName:   true,
+		// ACME-DNS keeps the two latest values per account: two concurrent Presents could both find their value
+		// missing and push a sibling out.
+		Serialize: true,
+		Build:     buildACMEDNS,
+	}
+}
+
+func buildACMEDNS(v any, path string, env buildEnv) (writer, error) {
+	p := v.(*acmedns.Provider)
+	var errs []error
+	single := p.Username != "" || p.Password != "" || p.Subdomain != "" || p.ServerURL != ""
+	switch {
+	case len(p.Configs) > 0 && single:
+		errs = append(errs, fmt.Errorf("config.%s: set either config (one account per domain) or "+
+			"username, password, subdomain and server_url (one account), not both", path))
+	case len(p.Configs) > 0:
+		for _, domain := range slices.Sorted(maps.Keys(p.Configs)) {
+			c := p.Configs[domain]
+			at := fmt.Sprintf("config.%s.config[%s]", path, domain)
+			if n, err := canonicalName(domain); err != nil || n != strings.ToLower(domain)+"." {
+				errs = append(errs, fmt.Errorf("%s: the keys of config are domain names without a trailing dot, "+
+					"e.g. example.com, as acme-dns-client stores them", at))
+			}
+			errs = append(errs, checkAccount(at, c.Username, c.Password, c.Subdomain, c.ServerURL)...)
+			if c.FullDomain != "" {
+				if _, err := canonicalName(c.FullDomain); err != nil {
+					errs = append(errs, fmt.Errorf("%s.fulldomain: %w", at, err))
+				}
+			}
+		}
+	default:
+		errs = append(errs, checkAccount("config."+path, p.Username, p.Password, p.Subdomain, p.ServerURL)...)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &acmednsWriter{p: p, path: path, check: env.dns}, nil
+}
+
+// checkAccount checks one ACME-DNS account. libdns/acmedns v0.5.0 panics on a server_url that net/http cannot
+// parse, so it is checked here first.
+func checkAccount(at, user, password, subdomain, serverURL string) []error {
+	var errs []error
+	for _, f := range []struct{ name, v string }{{"username", user}, {"password", password}, {"subdomain", subdomain}} {
+		if f.v == "" {
+			errs = append(errs, fmt.Errorf("%s.%s: is required: the account's %s as ACME-DNS /register returned it",
+				at, f.name, f.name))
+		}
+	}
+	if subdomain != "" && strings.Contains(subdomain, ".") {
+		errs = append(errs, fmt.Errorf("%s.subdomain: %q is the account's fulldomain; subdomain is its first label", at, subdomain))
+	}
+	u, err := url.Parse(serverURL)
+	switch {
+	case serverURL == "":
+		errs = append(errs, fmt.Errorf("%s.server_url: is required: the ACME-DNS API, e.g. https://auth.acme-dns.io", at))
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil:
+		errs = append(errs, fmt.Errorf("%s.server_url: %q is not an http(s) URL such as https://auth.acme-dns.io", at, serverURL))
+	}
+	return errs
+}
+
+// acmednsWriter drives libdns/acmedns. ACME-DNS serves one name per account (its fulldomain), keeps the two
+// latest values there, cannot read them back and cannot delete them.
+type acmednsWriter struct {
+	p     *acmedns.Provider
+	path  string
+	check DNSCheck
+}
+
+func (w *acmednsWriter) present(ctx context.Context, rec record) error {
+	domain := strings.TrimSuffix(rec.DNSName, ".")
+	if err := w.checkAlias(domain, rec.FQDN); err != nil {
+		return err
+	}
+	// A repeated Present of a value ACME-DNS already serves would push the sibling value (the wildcard's or the
+	// apex's) out of the two it keeps: look first.
+	present, err := util.PreCheckDNS(ctx, rec.FQDN, rec.Value, w.check.Nameservers, w.check.Authoritative)
+	if err == nil && present {
+		return nil
+	}
+	if err != nil {
+		klog.FromContext(ctx).V(2).Info("could not check the ACME-DNS value through DNS; updating anyway",
+			"fqdn", rec.FQDN, "err", err)
+	}
+	// libdns/acmedns selects the account by _acme-challenge.<domain> (config map) or ignores the name (one
+	// account). It does not take the context, so the call is raced against it.
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.p.AppendRecords(ctx, domain+".", []libdns.Record{libdns.TXT{Name: strings.TrimSuffix(acmePrefix, "."), Text: rec.Value}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("ACME-DNS update: %w", ctx.Err())
+	}
+}
+
+// checkAlias makes sure the configured alias is the account's fulldomain, which is where ACME-DNS serves values.
+func (w *acmednsWriter) checkAlias(domain, fqdn string) error {
+	if len(w.p.Configs) > 0 {
+		c, ok := w.p.Configs[domain]
+		if !ok {
+			return fmt.Errorf("config.%s.config: has no account for %s; add one keyed %q (known: %s)", w.path,
+				domain, domain, strings.Join(slices.Sorted(maps.Keys(w.p.Configs)), ", "))
+		}
+		if c.FullDomain != "" {
+			full, _ := canonicalName(c.FullDomain)
+			if full != fqdn {
+				return fmt.Errorf("the domainAlias for %s is %s but its ACME-DNS account's fulldomain is %s: set "+
+					"domainAlias to the fulldomain and point the CNAME there", domain, fqdn, full)
+			}
+		}
+		return nil
+	}
+	if first, _, _ := strings.Cut(fqdn, "."); first != strings.ToLower(w.p.Subdomain) {
+		return fmt.Errorf("the domainAlias %s is not this ACME-DNS account's fulldomain (it starts with the "+
+			"subdomain %s): set domainAlias to the fulldomain ACME-DNS /register returned", fqdn, w.p.Subdomain)
+	}
+	return nil
+}
+
+// cleanUp does nothing: ACME-DNS has no delete and replaces the older of its two values on the next update.
+func (w *acmednsWriter) cleanUp(context.Context, record) error { return nil }
+
+// findZone is never needed: the mapping writes ACME-DNS records at the alias itself.
+func (w *acmednsWriter) findZone(_ context.Context, fqdn string) (string, error) { return fqdn, nil }

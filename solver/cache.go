@@ -1,0 +1,133 @@
+package solver
+
+import (
+	"container/list"
+	"context"
+	"sync"
+	"time"
+)
+
+// writerCache keeps built writers, keyed by (namespace, provider config, Secret versions), so per-provider
+// state (Cloudflare zone IDs, HTTP connections, discovered zones) survives between calls, while a changed Secret
+// (new resourceVersion) gives a new key and so takes effect on the next call. Least recently used entries go
+// first once it holds max entries.
+type writerCache struct {
+	max int
+
+	mu      sync.Mutex
+	entries map[string]*list.Element
+	order   *list.List
+}
+
+type cachedWriter struct {
+	key string
+	w   writer
+	// secrets are the resolved Secret values this writer was built with, to redact from error messages.
+	secrets []string
+
+	mu    sync.Mutex
+	zones map[string]cachedZone
+}
+
+type cachedZone struct {
+	zone    string
+	expires time.Time
+}
+
+// zoneTTL is how long a discovered zone is reused: zones move rarely, but a moved alias should heal unattended.
+const zoneTTL = 5 * time.Minute
+
+func newWriterCache(maxEntries int) *writerCache {
+	return &writerCache{max: maxEntries, entries: map[string]*list.Element{}, order: list.New()}
+}
+
+func (c *writerCache) get(key string) *cachedWriter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[key]; ok {
+		c.order.MoveToFront(e)
+		return e.Value.(*cachedWriter)
+	}
+	return nil
+}
+
+// add stores cw unless another call stored one under the same key first; it returns the one kept.
+func (c *writerCache) add(cw *cachedWriter) *cachedWriter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[cw.key]; ok {
+		c.order.MoveToFront(e)
+		return e.Value.(*cachedWriter)
+	}
+	c.entries[cw.key] = c.order.PushFront(cw)
+	for c.order.Len() > c.max {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.entries, last.Value.(*cachedWriter).key)
+	}
+	return cw
+}
+
+// findZone returns the zone holding fqdn at this writer's provider, from cache when fresh.
+func (cw *cachedWriter) findZone(ctx context.Context, fqdn string) (string, error) {
+	now := time.Now()
+	cw.mu.Lock()
+	z, ok := cw.zones[fqdn]
+	cw.mu.Unlock()
+	if ok && now.Before(z.expires) {
+		return z.zone, nil
+	}
+	zone, err := cw.w.findZone(ctx, fqdn)
+	if err != nil {
+		return "", err
+	}
+	cw.mu.Lock()
+	if cw.zones == nil {
+		cw.zones = map[string]cachedZone{}
+	}
+	cw.zones[fqdn] = cachedZone{zone: zone, expires: now.Add(zoneTTL)}
+	cw.mu.Unlock()
+	return zone, nil
+}
+
+// keyedMutex serialises work per key; keys are dropped when unused so the map does not grow.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	ch   chan struct{}
+	refs int
+}
+
+// lock waits for key's turn, or for ctx. The returned func releases it.
+func (k *keyedMutex) lock(ctx context.Context, key string) (func(), error) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
+	}
+	l, ok := k.locks[key]
+	if !ok {
+		l = &keyedLock{ch: make(chan struct{}, 1)}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+
+	release := func() {
+		k.mu.Lock()
+		l.refs--
+		if l.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}

@@ -1,0 +1,101 @@
+package solver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/libdns/cloudflare"
+)
+
+// cloudflareAPI is the Cloudflare v4 API base URL; libdns/cloudflare uses the same constant.
+const cloudflareAPI = "https://api.cloudflare.com/client/v4"
+
+func cloudflareProvider() Provider {
+	return Provider{
+		New:         func() any { return new(cloudflare.Provider) },
+		Credentials: []string{"api_token", "zone_token"},
+		// Cloudflare accepts 60..86400, or 1 for "automatic" (300 s), which the webhook never asks for.
+		MinTTL: 60 * time.Second,
+		Build:  buildCloudflare,
+	}
+}
+
+func buildCloudflare(v any, path string, env buildEnv) (writer, error) {
+	p := v.(*cloudflare.Provider)
+	if p.APIToken == "" {
+		return nil, fmt.Errorf("config.%s.api_token: is required: a Cloudflare API token with Zone.DNS:Edit on the "+
+			"zone the records go to, as {secretKeyRef: {name, key}}", path)
+	}
+	client := newRetryClient(env.httpClient)
+	p.HTTPClient = client
+	cf := &cloudflareZones{client: client, token: p.APIToken}
+	if p.ZoneToken != "" {
+		cf.token = p.ZoneToken
+	}
+	return &libdnsWriter{
+		name: "cloudflare",
+		p:    p,
+		// Cloudflare answers a create of an existing identical record with error 81058; libdns/cloudflare
+		// only passes it on inside its error string.
+		duplicate:    func(err error) bool { return strings.Contains(err.Error(), "81058") },
+		zones:        cf.find,
+		verifyDelete: true,
+	}, nil
+}
+
+// cloudflareZones lists every zone of the account, page by page (libdns/cloudflare v0.2.2's ListZones reads only
+// the first page, 20 zones).
+type cloudflareZones struct {
+	client *retryClient
+	token  string
+}
+
+func (c *cloudflareZones) find(ctx context.Context, fqdn string) (string, error) {
+	var names []string
+	for page := 1; ; page++ {
+		q := url.Values{"page": {strconv.Itoa(page)}, "per_page": {"50"}}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, cloudflareAPI+"/zones?"+q.Encode(), nil)
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		var body struct {
+			Success bool `json:"success"`
+			Errors  []struct {
+				Code    int    `json:"code"`
+				Message string `json:"message"`
+			} `json:"errors"`
+			Result []struct {
+				Name string `json:"name"`
+			} `json:"result"`
+			ResultInfo *struct {
+				TotalPages int `json:"total_pages"`
+			} `json:"result_info"`
+		}
+		resp, err := c.client.Do(req)
+		if err != nil {
+			return "", fmt.Errorf("listing Cloudflare zones: %w", err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return "", fmt.Errorf("listing Cloudflare zones: HTTP %d with an unreadable body: %w", resp.StatusCode, err)
+		}
+		if resp.StatusCode >= 400 || !body.Success {
+			return "", fmt.Errorf("listing Cloudflare zones: HTTP %d: %+v", resp.StatusCode, body.Errors)
+		}
+		for _, z := range body.Result {
+			names = append(names, z.Name)
+		}
+		if body.ResultInfo == nil || page >= body.ResultInfo.TotalPages || len(body.Result) == 0 {
+			break
+		}
+	}
+	return longestZone(fqdn, names)
+}

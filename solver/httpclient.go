@@ -1,0 +1,136 @@
+package solver
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// retryClient sends provider API requests, retrying rate limits (429) and server errors (5xx) within the
+// request's deadline, honouring Retry-After. libdns providers are expected to retry briefly themselves
+// (libdns package doc); libdns/cloudflare v0.2.2 does not, so the webhook does it for them.
+type retryClient struct {
+	base *http.Client
+	// attempts is the most tries per request.
+	attempts int
+	// backoff is the first wait when the server gives no Retry-After; it doubles each time.
+	backoff time.Duration
+}
+
+func newRetryClient(base *http.Client) *retryClient {
+	if base == nil {
+		base = defaultHTTPClient()
+	}
+	return &retryClient{base: base, attempts: 5, backoff: 500 * time.Millisecond}
+}
+
+// defaultHTTPClient honours HTTPS_PROXY/NO_PROXY and bounds every request; the caller's context bounds the call.
+func defaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 32
+	return &http.Client{Transport: t, Timeout: 20 * time.Second}
+}
+
+// Do implements the HTTPClient interface of libdns providers.
+func (c *retryClient) Do(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	wait := c.backoff
+	for attempt := 1; ; attempt++ {
+		r := req
+		if attempt > 1 {
+			r = req.Clone(ctx)
+			if req.GetBody != nil {
+				body, err := req.GetBody()
+				if err != nil {
+					return nil, err
+				}
+				r.Body = body
+			}
+		}
+		resp, err := c.base.Do(r)
+		retry := err != nil && ctx.Err() == nil ||
+			err == nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500)
+		if retry && attempt < c.attempts {
+			if d, ok := retryAfter(resp); ok {
+				wait = d
+			}
+			if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > wait+time.Second {
+				if resp != nil {
+					_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+					_ = resp.Body.Close()
+				}
+				select {
+				case <-time.After(wait):
+					wait *= 2
+					continue
+				case <-ctx.Done():
+					noteFailure(ctx, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, ctx.Err()))
+					return nil, ctx.Err()
+				}
+			}
+		}
+		switch {
+		case err != nil:
+			noteFailure(ctx, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err))
+		case resp.StatusCode >= 400:
+			noteFailure(ctx, fmt.Errorf("%s %s: HTTP %d", req.Method, req.URL.Path, resp.StatusCode))
+		}
+		return resp, err
+	}
+}
+
+// retryAfter reads a Retry-After header given in seconds or as an HTTP date.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp == nil {
+		return 0, false
+	}
+	v := resp.Header.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0), true
+	}
+	return 0, false
+}
+
+// failures collects the HTTP requests of one provider call that finally failed, so a library that drops an
+// error (libdns/cloudflare v0.2.2 ignores the error of the lookup before a TXT delete) cannot turn a failed
+// call into a silent success.
+type failures struct {
+	mu    sync.Mutex
+	first error
+}
+
+type failuresKey struct{}
+
+func withFailures(ctx context.Context) (context.Context, *failures) {
+	f := &failures{}
+	return context.WithValue(ctx, failuresKey{}, f), f
+}
+
+func noteFailure(ctx context.Context, err error) {
+	if f, ok := ctx.Value(failuresKey{}).(*failures); ok {
+		f.mu.Lock()
+		if f.first == nil {
+			f.first = err
+		}
+		f.mu.Unlock()
+	}
+}
+
+func (f *failures) err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.first == nil {
+		return nil
+	}
+	return fmt.Errorf("a provider API request failed: %w", f.first)
+}

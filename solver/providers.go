@@ -1,0 +1,197 @@
+package solver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libdns/libdns"
+)
+
+// Provider is a registry entry: how one libdns provider is configured, checked and wrapped.
+type Provider struct {
+	// New returns a pointer to the provider's zero struct. Its JSON field names are the config's field names.
+	New func() any
+	// Credentials are JSON field names, matched at any depth of the provider block, whose values must come from
+	// a Secret: an inline value is refused.
+	Credentials []string
+	// MinTTL is the smallest TTL the provider accepts; a lower configured ttl is raised to it.
+	MinTTL time.Duration
+	// FixedName marks providers that write at exactly one name per account (ACME-DNS): the alias is that name
+	// and the record is written there, not at _acme-challenge.<alias>.
+	FixedName bool
+	// Serialize makes the solver run Present and CleanUp one at a time per (provider account, zone, name),
+	// for providers whose API replaces a whole record set or whose read-check-write is not atomic.
+	Serialize bool
+	// Build checks a decoded provider (Secrets resolved) and returns the writer the solver drives. path is the
+	// provider block's JSON path for error messages.
+	Build func(v any, path string, env buildEnv) (writer, error)
+}
+
+// Registry maps provider names, as written in the config, to their entries. It is an explicit map built by
+// DefaultRegistry; nothing registers itself.
+type Registry map[string]Provider
+
+// DefaultRegistry returns the providers this webhook ships with.
+func DefaultRegistry() Registry {
+	return Registry{
+		"cloudflare": cloudflareProvider(),
+		"rfc2136":    rfc2136Provider(),
+		"acmedns":    acmednsProvider(),
+	}
+}
+
+func (r Registry) namesList() string {
+	return strings.Join(slices.Sorted(maps.Keys(r)), ", ")
+}
+
+// buildEnv is what a writer may use besides its own config.
+type buildEnv struct {
+	// httpClient sends HTTP API requests (nil: a default client with timeouts).
+	httpClient *http.Client
+	// dns is how the webhook queries DNS for its own checks.
+	dns DNSCheck
+}
+
+// writer puts and removes one TXT value at one name. Implementations are safe for concurrent use.
+type writer interface {
+	// present makes sure the TXT value exists at rec.FQDN; an identical value already there is success. It
+	// never replaces or removes other values at that name.
+	present(ctx context.Context, rec record) error
+	// cleanUp removes exactly the TXT value at rec.FQDN; already gone is success.
+	cleanUp(ctx context.Context, rec record) error
+	// findZone returns the zone at this provider that holds fqdn, or an error saying it cannot tell.
+	findZone(ctx context.Context, fqdn string) (string, error)
+}
+
+// record is one TXT value to present or clean up.
+type record struct {
+	// Zone and FQDN are canonical; FQDN lies inside Zone.
+	Zone, FQDN string
+	// Value is the challenge key.
+	Value string
+	// TTL is ignored by cleanUp: records are matched by name, type and value.
+	TTL time.Duration
+	// DNSName is the validated domain (canonical); ACME-DNS selects its account by it.
+	DNSName string
+}
+
+// recordProvider is the smallest libdns surface the webhook needs.
+type recordProvider interface {
+	libdns.RecordAppender
+	libdns.RecordDeleter
+}
+
+// libdnsWriter drives any libdns provider with AppendRecords/DeleteRecords, plus the provider's quirks.
+type libdnsWriter struct {
+	name string
+	p    recordProvider
+	// duplicate reports whether an AppendRecords error means the identical record already exists.
+	duplicate func(error) bool
+	// zones finds the zone for a name; nil: the provider's ListZones, if it has one.
+	zones func(ctx context.Context, fqdn string) (string, error)
+	// verifyDelete makes cleanUp read the zone when DeleteRecords reports that it deleted nothing, because
+	// the provider may report success without having looked (libdns/cloudflare v0.2.2 drops lookup errors).
+	verifyDelete bool
+}
+
+func (w *libdnsWriter) txt(rec record, ttl time.Duration) libdns.TXT {
+	return libdns.TXT{Name: relativeName(rec.FQDN, rec.Zone), TTL: ttl, Text: rec.Value}
+}
+
+func (w *libdnsWriter) present(ctx context.Context, rec record) error {
+	ctx, failures := withFailures(ctx)
+	_, err := w.p.AppendRecords(ctx, rec.Zone, []libdns.Record{w.txt(rec, rec.TTL)})
+	if err != nil && w.duplicate != nil && w.duplicate(err) {
+		return nil
+	}
+	if err == nil {
+		err = failures.err()
+	}
+	return err
+}
+
+func (w *libdnsWriter) cleanUp(ctx context.Context, rec record) error {
+	ctx, failures := withFailures(ctx)
+	// TTL 0 matches any TTL (libdns RecordDeleter contract): the record may have been written with another ttl.
+	deleted, err := w.p.DeleteRecords(ctx, rec.Zone, []libdns.Record{w.txt(rec, 0)})
+	if err != nil {
+		return err
+	}
+	if err := failures.err(); err != nil {
+		return err
+	}
+	if len(deleted) > 0 || !w.verifyDelete {
+		return nil
+	}
+	getter, ok := w.p.(libdns.RecordGetter)
+	if !ok {
+		return nil
+	}
+	recs, err := getRecords(ctx, getter, rec.Zone)
+	if err != nil {
+		return fmt.Errorf("%s reported nothing to delete and reading the zone to confirm failed: %w", w.name, err)
+	}
+	for _, r := range recs {
+		rr := r.RR()
+		if rr.Type == "TXT" && strings.EqualFold(libdns.AbsoluteName(rr.Name, rec.Zone), rec.FQDN) && rr.Data == rec.Value {
+			return fmt.Errorf("%s reported nothing to delete but the TXT value is still at %s", w.name, rec.FQDN)
+		}
+	}
+	return nil
+}
+
+// getRecords calls GetRecords, turning a panic inside the provider library into an error.
+func getRecords(ctx context.Context, g libdns.RecordGetter, zone string) (recs []libdns.Record, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the provider library failed reading the zone (%v)", r)
+		}
+	}()
+	return g.GetRecords(ctx, zone)
+}
+
+func (w *libdnsWriter) findZone(ctx context.Context, fqdn string) (string, error) {
+	if w.zones != nil {
+		return w.zones(ctx, fqdn)
+	}
+	lister, ok := w.p.(libdns.ZoneLister)
+	if !ok {
+		return "", errNoZoneDiscovery
+	}
+	zones, err := lister.ListZones(ctx)
+	if err != nil {
+		return "", fmt.Errorf("listing zones: %w", err)
+	}
+	names := make([]string, 0, len(zones))
+	for _, z := range zones {
+		names = append(names, z.Name)
+	}
+	return longestZone(fqdn, names)
+}
+
+// errNoZoneDiscovery says the provider cannot tell which of its zones holds a name.
+var errNoZoneDiscovery = errors.New("the provider cannot list its zones")
+
+// longestZone returns the most specific of zones that contains fqdn on a label boundary.
+func longestZone(fqdn string, zones []string) (string, error) {
+	best := ""
+	for _, z := range zones {
+		c, err := canonicalName(z)
+		if err != nil {
+			continue
+		}
+		if isWithin(fqdn, c) && len(c) > len(best) {
+			best = c
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("none of the %d zones this account can see holds %s", len(zones), fqdn)
+	}
+	return best, nil
+}

@@ -1,0 +1,133 @@
+package solver
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/libdns/rfc2136"
+	"github.com/miekg/dns"
+)
+
+// tsigAlgorithms are the TSIG algorithms the rfc2136 provider accepts, by the names users write.
+var tsigAlgorithms = map[string]string{
+	"hmac-md5":    dns.HmacMD5,
+	"hmac-sha1":   dns.HmacSHA1,
+	"hmac-sha224": dns.HmacSHA224,
+	"hmac-sha256": dns.HmacSHA256,
+	"hmac-sha384": dns.HmacSHA384,
+	"hmac-sha512": dns.HmacSHA512,
+}
+
+func rfc2136Provider() Provider {
+	return Provider{
+		New: func() any { return new(rfc2136.Provider) },
+		// key_name identifies the key and is not secret; only the key material is.
+		Credentials: []string{"key"},
+		Build:       buildRFC2136,
+	}
+}
+
+func buildRFC2136(v any, path string, _ buildEnv) (writer, error) {
+	p := v.(*rfc2136.Provider)
+	var errs []error
+	server, err := normalizeServer(p.Server)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("config.%s.server: %w", path, err))
+	}
+	p.Server = server
+	if p.KeyName == "" {
+		errs = append(errs, fmt.Errorf("config.%s.key_name: is required: the TSIG key's name as the DNS server "+
+			"knows it, e.g. acme-update.", path))
+	} else if _, ok := dns.IsDomainName(p.KeyName); !ok {
+		errs = append(errs, fmt.Errorf("config.%s.key_name: %q is not a valid TSIG key name", path, p.KeyName))
+	}
+	alg := strings.TrimSuffix(strings.ToLower(p.KeyAlg), ".")
+	if alg == "" {
+		alg = "hmac-sha256"
+	}
+	if _, ok := tsigAlgorithms[alg]; !ok {
+		errs = append(errs, fmt.Errorf("config.%s.key_alg: %q is not a TSIG algorithm; use one of hmac-sha256 "+
+			"(default), hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1, hmac-md5", path, p.KeyAlg))
+	}
+	p.KeyAlg = alg
+	if p.Key == "" {
+		errs = append(errs, fmt.Errorf("config.%s.key: is required: the TSIG secret (base64), as "+
+			"{secretKeyRef: {name, key}}; unauthenticated updates are not supported", path))
+	} else if _, err := base64.StdEncoding.DecodeString(strings.TrimSpace(p.Key)); err != nil {
+		// Never echo the value: it is a secret.
+		errs = append(errs, fmt.Errorf("config.%s.key: the Secret's value is not base64 (a TSIG secret as "+
+			"tsig-keygen prints it)", path))
+	}
+	p.Key = strings.TrimSpace(p.Key)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &libdnsWriter{
+		name: "rfc2136",
+		p:    p,
+		// An RFC 2136 add of an RR that exists is a no-op with NOERROR (RFC 2136 §3.4.2.2), so there is no
+		// duplicate error to recognise; a delete of a missing RR is a no-op too.
+		zones: func(ctx context.Context, fqdn string) (string, error) { return soaZone(ctx, p.Server, fqdn) },
+	}, nil
+}
+
+// normalizeServer returns host:port, adding port 53 when it is left out.
+func normalizeServer(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("is required: the DNS server that accepts the updates, as host:port (e.g. 203.0.113.53:53)")
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		host, port = strings.Trim(s, "[]"), "53"
+	}
+	if host == "" || strings.ContainsAny(host, " /") {
+		return "", fmt.Errorf("%q is not host:port (e.g. 203.0.113.53:53 or ns1.example.org:53)", s)
+	}
+	if ip := net.ParseIP(host); ip == nil {
+		if _, ok := dns.IsDomainName(host); !ok {
+			return "", fmt.Errorf("%q is not host:port (e.g. 203.0.113.53:53 or ns1.example.org:53)", s)
+		}
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// soaZone asks server which of its zones holds fqdn. An authoritative server answers an SOA query for any name
+// in its zone with the zone's SOA, in the answer at the apex and in the authority section below it; the walk up
+// the labels covers servers that answer differently for empty non-terminals.
+func soaZone(ctx context.Context, server, fqdn string) (string, error) {
+	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
+	name := fqdn
+	for {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeSOA)
+		m.RecursionDesired = false
+		in, _, err := c.ExchangeContext(ctx, m, server)
+		if err == nil && in.Truncated {
+			in, _, err = (&dns.Client{Net: "tcp", Timeout: 5 * time.Second}).ExchangeContext(ctx, m, server)
+		}
+		if err != nil {
+			return "", fmt.Errorf("asking %s for the zone of %s: %w", server, fqdn, err)
+		}
+		if in.Rcode == dns.RcodeSuccess || in.Rcode == dns.RcodeNameError {
+			for _, rr := range append(in.Answer, in.Ns...) {
+				if soa, ok := rr.(*dns.SOA); ok {
+					zone := strings.ToLower(soa.Hdr.Name)
+					if isWithin(fqdn, zone) {
+						return zone, nil
+					}
+				}
+			}
+		}
+		i := strings.IndexByte(name, '.')
+		if i < 0 || i == len(name)-1 {
+			return "", fmt.Errorf("%s does not serve a zone that holds %s (no SOA found up to the root); set the "+
+				"aliasZone, or check the server and the domainAlias", server, fqdn)
+		}
+		name = name[i+1:]
+	}
+}

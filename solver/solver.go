@@ -1,0 +1,292 @@
+package solver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cert-manager/cert-manager/pkg/acme/webhook"
+	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
+	"github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/util"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+)
+
+// Name is the solver name issuers write as solverName.
+const Name = "delegate"
+
+// DefaultCallTimeout bounds one Present or CleanUp, well under the kube-apiserver's 60 s proxy timeout so the
+// caller reads our error instead of a gateway timeout.
+const DefaultCallTimeout = 30 * time.Second
+
+// Solver is the cert-manager webhook solver. The zero value is not usable before Initialize; fields must be set
+// before Initialize and not changed after.
+type Solver struct {
+	// Registry lists the providers configs may name. Default: DefaultRegistry().
+	Registry Registry
+	// HTTPClient sends provider API requests. Default: a proxy-aware client with timeouts.
+	HTTPClient *http.Client
+	// DNS is how the webhook queries DNS for its own checks. Default: /etc/resolv.conf, authoritative.
+	DNS DNSCheck
+	// CallTimeout bounds each Present and CleanUp. Default: DefaultCallTimeout.
+	CallTimeout time.Duration
+
+	state atomic.Pointer[state]
+}
+
+// state is everything tied to one Initialize: a new apiserver gets new clients, informers and caches.
+type state struct {
+	reg     Registry
+	timeout time.Duration
+	env     buildEnv
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	secrets *secretStore
+	writers *writerCache
+	locks   keyedMutex
+}
+
+var _ webhook.Solver = (*Solver)(nil)
+
+// Name implements webhook.Solver.
+func (s *Solver) Name() string { return Name }
+
+// Initialize implements webhook.Solver. It may be called again with another apiserver: each call replaces the
+// client, the Secret informers, the caches and the base context, and stops those of the previous call.
+func (s *Solver) Initialize(cfg *rest.Config, stopCh <-chan struct{}) error {
+	if cfg == nil {
+		return errors.New("initialize: no Kubernetes client config")
+	}
+	c := rest.CopyConfig(cfg)
+	// Informers list once and then watch; the defaults (5 qps) only matter for bursts of new namespaces.
+	c.QPS, c.Burst = 50, 100
+	client, err := kubernetes.NewForConfig(c)
+	if err != nil {
+		return fmt.Errorf("initialize: building the Kubernetes client: %w", err)
+	}
+	s.initialize(client, stopCh)
+	return nil
+}
+
+// initialize starts a new state on client; the previous state's informers and calls in flight are stopped.
+func (s *Solver) initialize(client kubernetes.Interface, stopCh <-chan struct{}) {
+	st := &state{
+		reg:     s.Registry,
+		timeout: s.CallTimeout,
+		env:     buildEnv{httpClient: s.HTTPClient, dns: s.DNS},
+		writers: newWriterCache(256),
+	}
+	if st.reg == nil {
+		st.reg = DefaultRegistry()
+	}
+	if st.timeout <= 0 {
+		st.timeout = DefaultCallTimeout
+	}
+	if st.env.dns.Nameservers == nil {
+		st.env.dns = DNSCheck{Nameservers: resolvConfNameservers(), Authoritative: true}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-stopCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	st.ctx, st.cancel = ctx, cancel
+	st.secrets = newSecretStore(ctx, client)
+	if old := s.state.Swap(st); old != nil {
+		old.cancel()
+	}
+}
+
+// Present implements webhook.Solver: it adds the challenge's TXT value at its delegated name. An identical
+// value already there is success; other values at that name are never touched.
+func (s *Solver) Present(ch *whapi.ChallengeRequest) error {
+	st := s.state.Load()
+	if st == nil {
+		return errors.New("the webhook is not initialised yet; cert-manager will retry")
+	}
+	ctx, cancel := context.WithTimeout(st.ctx, st.timeout)
+	defer cancel()
+	return st.run(ctx, ch, true)
+}
+
+// CleanUp implements webhook.Solver: it deletes exactly the challenge's TXT value; already gone is success. It
+// needs nothing from Present, so any replica can clean up, and a shutdown does not cancel it.
+func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) error {
+	st := s.state.Load()
+	if st == nil {
+		return errors.New("the webhook is not initialised yet; cert-manager will retry")
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), st.timeout)
+	defer cancel()
+	return st.run(ctx, ch, false)
+}
+
+func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bool) error {
+	if ch == nil {
+		return errors.New("empty challenge request")
+	}
+	action := "cleanup"
+	if present {
+		action = "present"
+	}
+	log := klog.FromContext(ctx).WithValues("uid", ch.UID, "action", action, "dnsName", ch.DNSName)
+	if err := checkKey(ch.Key); err != nil {
+		return err
+	}
+	var raw []byte
+	if ch.Config != nil {
+		raw = ch.Config.Raw
+	}
+	cfg, err := ParseConfig(raw, st.reg)
+	if err != nil {
+		return err
+	}
+	t, err := Resolve(cfg, st.reg, Challenge{DNSName: ch.DNSName, ResolvedFQDN: ch.ResolvedFQDN, ResolvedZone: ch.ResolvedZone})
+	if err != nil {
+		return err
+	}
+	if ch.ResourceNamespace == "" {
+		return errors.New("the challenge has no resourceNamespace, so its Secrets cannot be found; this is a " +
+			"cert-manager bug or a hand-made request")
+	}
+	entry := st.reg[t.Provider.Name]
+	cw, err := st.writer(ctx, ch.ResourceNamespace, t.Provider)
+	if err != nil {
+		return err
+	}
+	zone := t.Zone
+	if zone == "" {
+		if zone, err = cw.findZone(ctx, t.FQDN); err != nil {
+			return cw.redact(fmt.Errorf("finding the zone of %s at %s (config.%s): %w; set config.%s to that zone",
+				t.FQDN, t.Provider.Name, t.Provider.Path, err, zoneField(t.Rule)))
+		}
+		if !isWithin(t.FQDN, zone) {
+			return fmt.Errorf("%s found the zone %s for %s, which does not contain it; set config.%s",
+				t.Provider.Name, zone, t.FQDN, zoneField(t.Rule))
+		}
+	}
+	domain, _ := canonicalName(strings.TrimPrefix(ch.DNSName, "*.")) // checked by Resolve
+	rec := record{Zone: zone, FQDN: t.FQDN, Value: ch.Key, TTL: max(cfg.TTL, entry.MinTTL), DNSName: domain}
+	if entry.Serialize {
+		unlock, err := st.locks.lock(ctx, cw.key+"\x00"+zone+"\x00"+t.FQDN)
+		if err != nil {
+			return fmt.Errorf("waiting for another call on %s: %w", t.FQDN, err)
+		}
+		defer unlock()
+	}
+	if present {
+		err = cw.w.present(ctx, rec)
+	} else {
+		err = cw.w.cleanUp(ctx, rec)
+	}
+	if err != nil {
+		verb := "adding the TXT record at"
+		if !present {
+			verb = "deleting the TXT record at"
+		}
+		return cw.redact(fmt.Errorf("%s %s in zone %s with %s (config.%s): %w", verb, t.FQDN, zone,
+			t.Provider.Name, t.Provider.Path, err))
+	}
+	log.V(1).Info("done", "fqdn", t.FQDN, "zone", zone, "provider", t.Provider.Name, "rule", t.Rule)
+	return nil
+}
+
+// writer returns the cached writer for a provider config in a namespace, building it when the config or one of
+// its Secrets changed.
+func (st *state) writer(ctx context.Context, namespace string, pc *ProviderConfig) (*cachedWriter, error) {
+	values := make([]string, len(pc.refs))
+	h := sha256.New()
+	h.Write([]byte(namespace + "\x00" + pc.Name + "\x00"))
+	h.Write(pc.canonical)
+	var errs []error
+	for i, ref := range pc.refs {
+		sec, err := st.secrets.get(ctx, namespace, ref.Name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config.%s: %w", ref.jsonPath, err))
+			continue
+		}
+		v, ok := sec.Data[ref.Key]
+		if !ok {
+			errs = append(errs, fmt.Errorf("config.%s: Secret %q in namespace %q has no key %q (its keys: %s); "+
+				"correct secretKeyRef.key or add the key", ref.jsonPath, ref.Name, namespace, ref.Key,
+				strings.Join(slices.Sorted(maps.Keys(sec.Data)), ", ")))
+			continue
+		}
+		values[i] = string(v)
+		h.Write([]byte("\x00" + sec.Name + "@" + sec.ResourceVersion))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	key := hex.EncodeToString(h.Sum(nil))
+	if cw := st.writers.get(key); cw != nil {
+		return cw, nil
+	}
+	entry := st.reg[pc.Name]
+	v := entry.New()
+	if err := decodeStrict(substitute(pc.spec, pc.refs, func(i int) string { return values[i] }), v); err != nil {
+		return nil, fmt.Errorf("config.%s: %w", pc.Path, redact(err, values))
+	}
+	w, err := entry.Build(v, pc.Path, st.env)
+	if err != nil {
+		return nil, redact(err, values)
+	}
+	return st.writers.add(&cachedWriter{key: key, w: w, secrets: values}), nil
+}
+
+func (cw *cachedWriter) redact(err error) error { return redact(err, cw.secrets) }
+
+// redact replaces every Secret value in err's message, so that no provider library can leak one into a
+// Challenge's status.
+func redact(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	changed := false
+	for _, s := range secrets {
+		if len(s) >= 4 && strings.Contains(msg, s) {
+			msg, changed = strings.ReplaceAll(msg, s, "[redacted]"), true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return errors.New(msg)
+}
+
+// checkKey refuses a challenge key that cannot be an ACME DNS-01 value before any provider call: an empty value
+// would make some providers (RFC 2136) delete every TXT value at the name, the sibling challenge's included.
+func checkKey(key string) error {
+	if key == "" {
+		return errors.New("the challenge key is empty; refusing to touch DNS (an empty value can match every " +
+			"TXT record at the name)")
+	}
+	if len(key) > 255 {
+		return fmt.Errorf("the challenge key is %d characters; a DNS-01 key is 43", len(key))
+	}
+	for _, r := range key {
+		if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
+			return fmt.Errorf("the challenge key has the character %q; a DNS-01 key is base64url", r)
+		}
+	}
+	return nil
+}
+
+// resolvConfNameservers reads /etc/resolv.conf as cert-manager does (falling back to public resolvers).
+func resolvConfNameservers() []string {
+	return slices.Clone(util.RecursiveNameservers)
+}

@@ -1,0 +1,495 @@
+package solver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakeacmedns"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakecloudflare"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testdns"
+)
+
+const (
+	testNS   = "issuer-ns"
+	cfToken  = "cf-token-0123456789abcdefghijklmnopqrstu"
+	cfToken2 = "cf-token-rotated-456789abcdefghijklmnopq"
+	alias    = "validation.example.org."
+)
+
+// key returns a distinct 43-character DNS-01-shaped value.
+func key(i int) string { return fmt.Sprintf("k%042d", i) }
+
+func secret(name string, data map[string]string) *corev1.Secret {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS, ResourceVersion: "1"}, Data: map[string][]byte{}}
+	for k, v := range data {
+		s.Data[k] = []byte(v)
+	}
+	return s
+}
+
+type env struct {
+	s      *Solver
+	client *fake.Clientset
+	bind   *testdns.BIND
+	cf     *fakecloudflare.Server
+}
+
+// newEnv starts BIND (production zone example.com with a CNAME into the delegation zone) and a fake Cloudflare
+// whose records are mirrored into BIND, and an initialised Solver reading Secrets from a fake clientset.
+func newEnv(t *testing.T, objs ...runtime.Object) *env {
+	t.Helper()
+	b := testdns.Start(t,
+		testdns.Zone{Name: "example.com.", Records: []string{"_acme-challenge IN CNAME _acme-challenge.validation.example.org."}},
+		testdns.Zone{Name: "example.org.", Updatable: true},
+		testdns.Zone{Name: alias, Updatable: true},
+		testdns.Zone{Name: "direct.example.net.", Updatable: true},
+	)
+	cf := fakecloudflare.New(fakecloudflare.WithToken(cfToken), fakecloudflare.WithZone(alias))
+	// More zones than one page of /zones holds, so that discovery must page.
+	for i := range 60 {
+		cf.AddZone(fmt.Sprintf("z%02d.example.net", i))
+	}
+	cf.Mirror = b
+	if err := cf.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cf.Close)
+	objs = append(objs,
+		secret("tsig", map[string]string{"secret": b.Secret}),
+		secret("cloudflare", map[string]string{"api-token": cfToken}),
+	)
+	client := fake.NewClientset(objs...)
+	s := &Solver{HTTPClient: cf.Client(), CallTimeout: 20 * time.Second, DNS: DNSCheck{Nameservers: []string{b.Addr}}}
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	s.initialize(client, stop)
+	return &env{s: s, client: client, bind: b, cf: cf}
+}
+
+func (e *env) rfc2136() string {
+	return fmt.Sprintf(`{"rfc2136":{"server":%q,"key_name":%q,"key_alg":%q,"key":{"secretKeyRef":{"name":"tsig","key":"secret"}}}}`,
+		e.bind.Addr, e.bind.KeyName, e.bind.KeyAlg)
+}
+
+const cloudflareBlock = `{"cloudflare":{"api_token":{"secretKeyRef":{"name":"cloudflare","key":"api-token"}}}}`
+
+func challenge(cfg, value string) *whapi.ChallengeRequest {
+	return &whapi.ChallengeRequest{
+		UID: "uid", DNSName: "example.com", Key: value,
+		ResolvedFQDN: "_acme-challenge.example.com.", ResolvedZone: "example.com.",
+		ResourceNamespace: testNS, Config: &apiextensionsv1.JSON{Raw: []byte(cfg)},
+	}
+}
+
+// zoneTXT returns the TXT values BIND holds at name in zone.
+func (e *env) zoneTXT(t *testing.T, zone, name string) []string {
+	t.Helper()
+	txt, err := e.bind.ZoneTXT(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return txt[name]
+}
+
+func TestPresentCleanUpThroughDelegation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name, cfg string
+	}{
+		{"rfc2136 as provider, zone found by SOA", `{"domainAlias":"validation.example.org","provider":` + e.rfc2136() + `}`},
+		{"rfc2136 as aliasProvider, aliasZone given", `{"domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":` + e.rfc2136() + `}`},
+		{"cloudflare, zone found by paging /zones", `{"domainAlias":"validation.example.org","aliasProvider":` + cloudflareBlock + `}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			apex, wildcard := challenge(tc.cfg, key(1)), challenge(tc.cfg, key(2))
+			wildcard.DNSName = "*.example.com"
+			for _, ch := range []*whapi.ChallengeRequest{apex, wildcard, apex} { // the repeat is idempotent
+				if err := e.s.Present(ch); err != nil {
+					t.Fatalf("Present: %v", err)
+				}
+			}
+			if got := e.zoneTXT(t, alias, "_acme-challenge."+alias); !slices.Equal(got, []string{key(1), key(2)}) {
+				t.Fatalf("alias TXT = %q, want both values once", got)
+			}
+			// What the CA sees: the production name, through the CNAME.
+			if got, _ := e.bind.LookupTXT("_acme-challenge.example.com."); !slices.Equal(got, []string{key(1), key(2)}) {
+				t.Fatalf("TXT through the CNAME = %q", got)
+			}
+			if err := e.s.CleanUp(wildcard); err != nil {
+				t.Fatalf("CleanUp: %v", err)
+			}
+			if got := e.zoneTXT(t, alias, "_acme-challenge."+alias); !slices.Equal(got, []string{key(1)}) {
+				t.Fatalf("after CleanUp of one, alias TXT = %q, want the sibling only", got)
+			}
+			for range 2 { // already gone is success
+				if err := e.s.CleanUp(apex); err != nil {
+					t.Fatalf("CleanUp: %v", err)
+				}
+			}
+			if got := e.zoneTXT(t, alias, "_acme-challenge."+alias); len(got) != 0 {
+				t.Fatalf("after both CleanUps, alias TXT = %q", got)
+			}
+		})
+	}
+}
+
+func TestDirectMode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ch := challenge(`{"provider":`+e.rfc2136()+`}`, key(7))
+	ch.DNSName, ch.ResolvedFQDN, ch.ResolvedZone = "direct.example.net", "_acme-challenge.direct.example.net.", "direct.example.net."
+	if err := e.s.Present(ch); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.zoneTXT(t, "direct.example.net.", "_acme-challenge.direct.example.net."); !slices.Equal(got, []string{key(7)}) {
+		t.Fatalf("TXT = %q", got)
+	}
+	if err := e.s.CleanUp(ch); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.zoneTXT(t, "direct.example.net.", "_acme-challenge.direct.example.net."); len(got) != 0 {
+		t.Fatalf("TXT after CleanUp = %q", got)
+	}
+}
+
+// TestConcurrentPresentsAtOneName: 50 distinct values presented at once at one name all land, and cleaning one
+// up leaves the other 49.
+func TestConcurrentPresentsAtOneName(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, tc := range []struct{ name, block string }{{"rfc2136", e.rfc2136()}, {"cloudflare", cloudflareBlock}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := `{"domainAlias":"validation.example.org","aliasProvider":` + tc.block + `}`
+			const n = 50
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			var want []string
+			for i := range n {
+				want = append(want, key(100+i))
+				wg.Go(func() { errs <- e.s.Present(challenge(cfg, key(100+i))) })
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := e.zoneTXT(t, alias, "_acme-challenge."+alias); !slices.Equal(got, want) {
+				t.Fatalf("%d values landed, want %d: %q", len(got), n, got)
+			}
+			if err := e.s.CleanUp(challenge(cfg, key(100))); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.zoneTXT(t, alias, "_acme-challenge."+alias); !slices.Equal(got, want[1:]) {
+				t.Fatalf("after one CleanUp: %d values, want %d", len(got), n-1)
+			}
+			for i := 1; i < n; i++ {
+				wg.Go(func() { _ = e.s.CleanUp(challenge(cfg, key(100+i))) })
+			}
+			wg.Wait()
+			if got := e.zoneTXT(t, alias, "_acme-challenge."+alias); len(got) != 0 {
+				t.Fatalf("after all CleanUps: %q", got)
+			}
+		})
+	}
+}
+
+func TestCloudflareRateLimitIsRetried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := `{"domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":` + cloudflareBlock + `}`
+	e.cf.RateLimit(2, time.Second, fakecloudflare.Match{Method: "POST"})
+	if err := e.s.Present(challenge(cfg, key(1))); err != nil {
+		t.Fatalf("Present after two 429s: %v", err)
+	}
+	if got := e.cf.CountRequests("POST", "/client/v4/zones/"); got != 3 {
+		t.Fatalf("POST count = %d, want 3 (two 429s, one success)", got)
+	}
+	if err := e.s.CleanUp(challenge(cfg, key(1))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCloudflareCleanUpDoesNotSwallowLookupErrors: libdns/cloudflare v0.2.2 drops the error of the lookup before
+// a TXT delete and reports success having deleted nothing; the webhook must report the failure instead.
+func TestCloudflareCleanUpDoesNotSwallowLookupErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.s.CallTimeout = 4 * time.Second
+	e.s.initialize(e.client, make(chan struct{}))
+	cfg := `{"domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":` + cloudflareBlock + `}`
+	if err := e.s.Present(challenge(cfg, key(1))); err != nil {
+		t.Fatal(err)
+	}
+	e.cf.RateLimit(100, 2*time.Second, fakecloudflare.Match{Method: "GET", PathPrefix: "/client/v4/zones/"})
+	err := e.s.CleanUp(challenge(cfg, key(1)))
+	if err == nil {
+		t.Fatal("CleanUp reported success while every lookup was rate limited")
+	}
+	if !strings.Contains(err.Error(), "HTTP 429") || !strings.Contains(err.Error(), "config.aliasProvider.cloudflare") {
+		t.Fatalf("error does not say what failed: %v", err)
+	}
+	if got := e.zoneTXT(t, alias, "_acme-challenge."+alias); !slices.Equal(got, []string{key(1)}) {
+		t.Fatalf("TXT = %q", got)
+	}
+}
+
+func TestSecretChangeTakesEffectOnNextCall(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := `{"domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":{"cloudflare":{"api_token":{"secretKeyRef":{"name":"rotating","key":"token"}}}}}`
+	sec := secret("rotating", map[string]string{"token": cfToken2})
+	if _, err := e.client.CoreV1().Secrets(testNS).Create(context.Background(), sec, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := e.s.Present(challenge(cfg, key(1)))
+	if err == nil || !strings.Contains(err.Error(), "9109") {
+		t.Fatalf("Present with a token Cloudflare does not know: %v", err)
+	}
+	if strings.Contains(err.Error(), cfToken2) {
+		t.Fatalf("error leaks the token: %v", err)
+	}
+	sec.Data["token"], sec.ResourceVersion = []byte(cfToken), "2"
+	if _, err := e.client.CoreV1().Secrets(testNS).Update(context.Background(), sec, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err = e.s.Present(challenge(cfg, key(1)))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // the informer delivers the update asynchronously
+	}
+	if err != nil {
+		t.Fatalf("Present after the Secret was fixed: %v", err)
+	}
+}
+
+func TestBadInputFailsBeforeAnyProviderCall(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, secret("nokey", map[string]string{"other": "x", "another": "y"}))
+	good := `{"domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":` + cloudflareBlock + `}`
+	cases := []struct {
+		name string
+		ch   func() *whapi.ChallengeRequest
+		want []string
+	}{
+		{"empty key", func() *whapi.ChallengeRequest { return challenge(good, "") }, []string{"challenge key is empty"}},
+		{"quote in key", func() *whapi.ChallengeRequest { return challenge(good, `a"b`) }, []string{"character"}},
+		{"nil config", func() *whapi.ChallengeRequest { c := challenge(good, key(1)); c.Config = nil; return c }, []string{"config is empty"}},
+		{"missing secret", func() *whapi.ChallengeRequest {
+			return challenge(`{"domainAlias":"validation.example.org","aliasProvider":{"cloudflare":{"api_token":{"secretKeyRef":{"name":"absent","key":"t"}}}}}`, key(1))
+		}, []string{"config.aliasProvider.cloudflare.api_token", `secret "absent" not found in namespace "issuer-ns"`}},
+		{"missing key in secret", func() *whapi.ChallengeRequest {
+			return challenge(`{"domainAlias":"validation.example.org","aliasProvider":{"cloudflare":{"api_token":{"secretKeyRef":{"name":"nokey","key":"t"}}}}}`, key(1))
+		}, []string{`Secret "nokey" in namespace "issuer-ns" has no key "t"`, "its keys: another, other"}},
+		{"no namespace", func() *whapi.ChallengeRequest { c := challenge(good, key(1)); c.ResourceNamespace = ""; return c }, []string{"resourceNamespace"}},
+		{"followed CNAME outside the alias", func() *whapi.ChallengeRequest {
+			c := challenge(good, key(1))
+			c.ResolvedFQDN, c.ResolvedZone = "_acme-challenge.elsewhere.example.net.", "example.net."
+			return c
+		}, []string{"outside config.domainAlias"}},
+		{"aliasZone not at the provider", func() *whapi.ChallengeRequest {
+			return challenge(`{"domainAlias":"validation.example.org","aliasZone":"example.org","aliasProvider":`+cloudflareBlock+`}`, key(1))
+		}, []string{"expected 1 zone, got 0"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.cf.Requests())
+			for _, call := range []func(*whapi.ChallengeRequest) error{e.s.Present, e.s.CleanUp} {
+				err := call(tc.ch())
+				if err == nil {
+					t.Fatal("want an error")
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not contain %q", err, w)
+					}
+				}
+			}
+			if tc.name != "aliasZone not at the provider" && len(e.cf.Requests()) != before {
+				t.Errorf("bad input reached the provider: %d requests", len(e.cf.Requests())-before)
+			}
+		})
+	}
+	if got := e.zoneTXT(t, alias, "_acme-challenge."+alias); len(got) != 0 {
+		t.Fatalf("bad input left %q in DNS", got)
+	}
+}
+
+func TestZoneDiscoveryFailureSaysSetAliasZone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := `{"domainAlias":"validation.not-served.example","aliasProvider":` + cloudflareBlock + `}`
+	err := e.s.Present(challenge(cfg, key(1)))
+	if err == nil || !strings.Contains(err.Error(), "set config.aliasZone") || !strings.Contains(err.Error(), "none of the 61 zones") {
+		t.Fatalf("error = %v", err)
+	}
+	cfg = `{"domainAlias":"validation.not-served.example","aliasProvider":` + e.rfc2136() + `}`
+	err = e.s.Present(challenge(cfg, key(1)))
+	if err == nil || !strings.Contains(err.Error(), "set config.aliasZone") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestUninitialisedSolverErrors(t *testing.T) {
+	t.Parallel()
+	s := &Solver{}
+	if err := s.Present(challenge(`{}`, key(1))); err == nil || !strings.Contains(err.Error(), "not initialised") {
+		t.Fatalf("Present = %v", err)
+	}
+	if err := s.CleanUp(nil); err == nil {
+		t.Fatal("CleanUp(nil) succeeded")
+	}
+	if err := s.Initialize(nil, nil); err == nil {
+		t.Fatal("Initialize(nil) succeeded")
+	}
+}
+
+func TestReinitializeReplacesState(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := `{"domainAlias":"validation.example.org","aliasProvider":` + e.rfc2136() + `}`
+	if err := e.s.Present(challenge(cfg, key(1))); err != nil {
+		t.Fatal(err)
+	}
+	old := e.s.state.Load()
+	// A new apiserver without the TSIG Secret: nothing of the old cache may be reused.
+	e.s.initialize(fake.NewClientset(), make(chan struct{}))
+	if old.ctx.Err() == nil {
+		t.Fatal("the old state's context was not cancelled")
+	}
+	err := e.s.CleanUp(challenge(cfg, key(1)))
+	if err == nil || !strings.Contains(err.Error(), `secret "tsig" not found`) {
+		t.Fatalf("CleanUp on the new apiserver = %v, want the Secret to be looked up anew", err)
+	}
+}
+
+func TestACMEDNS(t *testing.T) {
+	t.Parallel()
+	srv := fakeacmedns.Start(t, "auth.acme-dns.test")
+	acct := srv.Register()
+	other := srv.Register()
+	client := fake.NewClientset(
+		secret("acme-dns", map[string]string{"password": acct.Password}),
+		secret("acme-dns-other", map[string]string{"password": other.Password}),
+	)
+	s := &Solver{DNS: DNSCheck{Nameservers: []string{srv.DNSAddr}}}
+	s.initialize(client, make(chan struct{}))
+	single := fmt.Sprintf(`{"domainAlias":%q,"provider":{"acmedns":{"username":%q,"subdomain":%q,"server_url":%q,"password":{"secretKeyRef":{"name":"acme-dns","key":"password"}}}}}`,
+		acct.FullDomain, acct.Username, acct.Subdomain, srv.URL)
+	perDomain := fmt.Sprintf(`{"delegations":[{"domains":["example.com"],"domainAlias":%q}],"provider":{"acmedns":{"config":{"example.com":{"username":%q,"subdomain":%q,"fulldomain":%q,"server_url":%q,"password":{"secretKeyRef":{"name":"acme-dns-other","key":"password"}}}}}}}`,
+		other.FullDomain, other.Username, other.Subdomain, other.FullDomain, srv.URL)
+
+	t.Run("apex and wildcard, repeated Present keeps both", func(t *testing.T) {
+		apex, wild := challenge(single, key(1)), challenge(single, key(2))
+		wild.DNSName = "*.example.com"
+		for _, ch := range []*whapi.ChallengeRequest{apex, wild, wild, apex, wild} {
+			if err := s.Present(ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := srv.Values(acct.Subdomain); !slices.Equal(got, []string{key(1), key(2)}) {
+			t.Fatalf("values = %q, want both", got)
+		}
+		if srv.Updates() != 2 {
+			t.Fatalf("updates = %d, want 2 (repeats found their value through DNS)", srv.Updates())
+		}
+		if err := s.CleanUp(apex); err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.Values(acct.Subdomain); len(got) != 2 {
+			t.Fatalf("CleanUp changed ACME-DNS: %q", got)
+		}
+	})
+	t.Run("per-domain account from the config map", func(t *testing.T) {
+		if err := s.Present(challenge(perDomain, key(3))); err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.Values(other.Subdomain); !slices.Equal(got, []string{key(3)}) {
+			t.Fatalf("values = %q", got)
+		}
+	})
+	t.Run("alias that is not the fulldomain", func(t *testing.T) {
+		bad := strings.Replace(single, acct.FullDomain, "wrong.auth.acme-dns.test", 1)
+		err := s.Present(challenge(bad, key(4)))
+		if err == nil || !strings.Contains(err.Error(), "not this ACME-DNS account's fulldomain") {
+			t.Fatalf("error = %v", err)
+		}
+	})
+	t.Run("bad server_url is an error, not a panic", func(t *testing.T) {
+		bad := strings.Replace(single, srv.URL, "http://[::1", 1)
+		err := s.Present(challenge(bad, key(5)))
+		if err == nil || !strings.Contains(err.Error(), "server_url") {
+			t.Fatalf("error = %v", err)
+		}
+	})
+	t.Run("wrong password is reported without the password", func(t *testing.T) {
+		bad := strings.Replace(single, `"acme-dns"`, `"acme-dns-other"`, 1)
+		err := s.Present(challenge(bad, key(6)))
+		if err == nil || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), other.Password) {
+			t.Fatalf("error = %v", err)
+		}
+	})
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	err := redact(errors.New("request to https://u:hunter22@x failed, token hunter22"), []string{"hunter22", "ab"})
+	if strings.Contains(err.Error(), "hunter22") || !strings.Contains(err.Error(), "[redacted]") {
+		t.Fatalf("redact = %v", err)
+	}
+}
+
+func TestKeyedMutexSerialises(t *testing.T) {
+	t.Parallel()
+	var k keyedMutex
+	var mu sync.Mutex
+	inside, maxInside := 0, 0
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			unlock, err := k.lock(context.Background(), "a")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			inside++
+			maxInside = max(maxInside, inside)
+			mu.Unlock()
+			time.Sleep(time.Millisecond)
+			mu.Lock()
+			inside--
+			mu.Unlock()
+			unlock()
+		})
+	}
+	wg.Wait()
+	if maxInside != 1 || len(k.locks) != 0 {
+		t.Fatalf("max holders %d, leftover keys %d", maxInside, len(k.locks))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	unlock, _ := k.lock(ctx, "b")
+	cancel()
+	if _, err := k.lock(ctx, "b"); err == nil {
+		t.Fatal("lock on a cancelled context succeeded while held")
+	}
+	unlock()
+}
