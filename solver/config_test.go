@@ -10,8 +10,8 @@ func TestParseConfigAccepts(t *testing.T) {
 	t.Parallel()
 	reg := DefaultRegistry()
 	cases := []struct {
-		name string
-		json string
+		name  string
+		json  string
 		check func(t *testing.T, c *Config)
 	}{
 		{

@@ -41,8 +41,8 @@ func buildRFC2136(v any, path string, _ buildEnv) (writer, error) {
 	}
 	p.Server = server
 	if p.KeyName == "" {
-		errs = append(errs, fmt.Errorf("config.%s.key_name: is required: the TSIG key's name as the DNS server "+
-			"knows it, e.g. acme-update.", path))
+		errs = append(errs, fmt.Errorf("config.%s.key_name: is required: the name of the TSIG key as the DNS server "+
+			"knows it (e.g. acme-update)", path))
 	} else if _, ok := dns.IsDomainName(p.KeyName); !ok {
 		errs = append(errs, fmt.Errorf("config.%s.key_name: %q is not a valid TSIG key name", path, p.KeyName))
 	}

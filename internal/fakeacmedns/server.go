@@ -4,6 +4,7 @@
 package fakeacmedns
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -58,7 +59,8 @@ func Start(t testing.TB, zone string) *Server {
 	t.Cleanup(api.Close)
 	s.URL = api.URL
 
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	pc, err := lc.ListenPacket(context.Background(), "udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

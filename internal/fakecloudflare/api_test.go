@@ -729,7 +729,7 @@ func TestClientRefusesOtherHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 400 {
+	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("unauthenticated request to URL(): %d, want 400", resp.StatusCode)
 	}
 }

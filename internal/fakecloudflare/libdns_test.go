@@ -3,6 +3,7 @@ package fakecloudflare
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -125,7 +126,7 @@ func TestLibdnsGetRecordsPaginates(t *testing.T) {
 	}
 	var pages []string
 	for _, r := range s.Requests() {
-		if r.Method == "GET" && strings.HasSuffix(r.Path, "/dns_records") {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/dns_records") {
 			pages = append(pages, r.Query.Get("page")+"/"+r.Query.Get("per_page"))
 		}
 	}

@@ -39,7 +39,7 @@ func runChild(token string) int {
 		_, _ = os.Stderr.WriteString("child: " + msg + "\n")
 		return 3
 	}
-	req, err := http.NewRequest("GET", "https://"+APIHost+BasePath+"/zones?name=example.com", nil)
+	req, err := http.NewRequest(http.MethodGet, "https://"+APIHost+BasePath+"/zones?name=example.com", nil)
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -56,7 +56,7 @@ func runChild(token string) int {
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
 		return fail(err.Error())
 	}
-	if resp.StatusCode != 200 || !env.Success || len(env.Result) != 1 || env.Result[0].Name != "example.com" {
+	if resp.StatusCode != http.StatusOK || !env.Success || len(env.Result) != 1 || env.Result[0].Name != "example.com" {
 		return fail(resp.Status)
 	}
 	return 0
@@ -101,7 +101,7 @@ func TestProxy(t *testing.T) {
 	pool, _ := caPoolFromFile(t, s)
 	client := proxyClient(t, s, pool)
 
-	req, _ := http.NewRequest("GET", "https://"+APIHost+BasePath+"/zones", nil)
+	req, _ := http.NewRequest(http.MethodGet, "https://"+APIHost+BasePath+"/zones", nil)
 	req.Header.Set("Authorization", bearer(testToken))
 	resp, err := client.Do(req)
 	if err != nil {
@@ -112,7 +112,7 @@ func TestProxy(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 200 || !env.Success || resp.TLS == nil || resp.Header.Get("Content-Type") != "application/json" {
+	if resp.StatusCode != http.StatusOK || !env.Success || resp.TLS == nil || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("status %d success %v tls %v", resp.StatusCode, env.Success, resp.TLS != nil)
 	}
 	var zones []Zone

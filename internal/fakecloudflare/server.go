@@ -171,7 +171,8 @@ func (s *Server) start() error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("fakecloudflare: listen: %w", err)
 	}
@@ -574,7 +575,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	var c net.Conn = conn
+	c := conn
 	if brw.Reader.Buffered() > 0 {
 		// The client may have sent its TLS ClientHello right behind the
 		// CONNECT request; those bytes are in brw, not in conn.

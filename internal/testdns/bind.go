@@ -144,7 +144,7 @@ zone "." { type primary; file "%[1]s/root.zone"; };
 	if err := copyFile(named, bin); err != nil {
 		return nil, err
 	}
-	b.cmd = exec.Command(bin, "-g", "-c", confPath)
+	b.cmd = exec.CommandContext(context.Background(), bin, "-g", "-c", confPath)
 	if os.Geteuid() == 0 {
 		b.cmd.Args = append(b.cmd.Args, "-u", "root")
 	}
@@ -193,7 +193,7 @@ func (b *BIND) waitReady(timeout time.Duration) error {
 			default:
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("zone %s did not load within %s (last: %v)", z, timeout, err)
+				return fmt.Errorf("zone %s did not load within %s (last: %w)", z, timeout, err)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -316,12 +316,13 @@ func zoneFile(origin string, records []string) string {
 // freePort returns a port free on 127.0.0.1 for both UDP and TCP at the time of the call.
 func freePort() (int, error) {
 	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		var lc net.ListenConfig
+		l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 		if err != nil {
 			return 0, err
 		}
 		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		u, err := lc.ListenPacket(context.Background(), "udp", fmt.Sprintf("127.0.0.1:%d", port))
 		_ = l.Close()
 		if err == nil {
 			_ = u.Close()
