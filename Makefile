@@ -1,0 +1,88 @@
+# cert-manager-webhook-delegate. `make help` lists the targets.
+#
+# Everything a target needs is built from the Go module proxy into the ignored _bin/ (first run: several minutes,
+# later runs reuse it) or installed with apt (BIND, only when running as root).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+BIN := $(CURDIR)/_bin
+TOOLS := $(BIN)/tools
+
+# Pinned tool versions.
+GOLANGCI_LINT_VERSION := v2.15.0
+KUBE_VERSION := v1.36.2
+STAGING_VERSION := v0.36.2
+ETCD_VERSION := v3.6.16
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE ?= ghcr.io/delegate01/cert-manager-webhook-delegate
+
+# cert-manager's test/apiserver panics at package init unless these are set before the test binary starts.
+export TEST_ASSET_ETCD := $(BIN)/etcd
+export TEST_ASSET_KUBE_APISERVER := $(BIN)/kube-apiserver
+export TEST_ASSET_KUBECTL := $(BIN)/kubectl
+
+GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+# Targets and test prerequisites contributed by other parts of the tree (chart, e2e).
+TEST_DEPS :=
+-include make/*.mk
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the webhook binary into bin/.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/cert-manager-webhook-delegate .
+
+.PHONY: test
+test: testbin bind $(TEST_DEPS) ## Run every test: unit (-race), cert-manager's strict conformance suite, integration.
+	$(GO) test -race -count=1 ./...
+	GO=$(GO) LOG=$(BIN)/integration.log ./hack/run-integration.sh ./test/...
+
+.PHONY: unit
+unit: bind ## Run the unit tests only (-race); they start real BIND servers on loopback.
+	$(GO) test -race -count=1 ./...
+
+.PHONY: conformance
+conformance: testbin bind ## Run cert-manager's strict DNS-01 conformance suite (verbose).
+	GO=$(GO) LOG=$(BIN)/conformance.log ./hack/run-integration.sh ./test/conformance/
+
+.PHONY: fuzz
+fuzz: ## Fuzz the config parser and the delegation mapping (FUZZTIME each, default 30s).
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(or $(FUZZTIME),30s) ./solver/
+	$(GO) test -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime $(or $(FUZZTIME),30s) ./solver/
+
+.PHONY: bench
+bench: bind ## Run the benchmarks.
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (config in .golangci.yml) and go vet, with and without the integration tag.
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: testbin
+testbin: ## Build kube-apiserver, kubectl and etcd from the module proxy into _bin/ (once).
+	@if [ ! -x $(BIN)/kube-apiserver ] || [ ! -x $(BIN)/kubectl ] || [ ! -x $(BIN)/etcd ]; then \
+	  BIN=$(BIN) GO=$(GO) KUBE_VERSION=$(KUBE_VERSION) STAGING_VERSION=$(STAGING_VERSION) ETCD_VERSION=$(ETCD_VERSION) \
+	    ./hack/build-testbin.sh; \
+	fi
+
+.PHONY: bind
+bind: ## Make sure BIND 9 (named) is installed: apt-get when root, else say what to install.
+	@./hack/ensure-bind.sh
+
+$(GOLANGCI_LINT):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(TOOLS)/golangci-lint $@
+
+.PHONY: clean
+clean: ## Remove build output (keeps the _bin/ tool cache; delete it by hand to rebuild tools).
+	rm -rf bin/
