@@ -35,6 +35,10 @@ TEST_DEPS :=
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+.PHONY: demo
+demo: ## Issue a real certificate for example.com + *.example.com through CNAME delegation, in process (Go only).
+	$(GO) run ./cmd/demo
+
 .PHONY: build
 build: ## Build the webhook binary into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/cert-manager-webhook-delegate .

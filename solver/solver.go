@@ -74,12 +74,14 @@ func (s *Solver) Initialize(cfg *rest.Config, stopCh <-chan struct{}) error {
 	if err != nil {
 		return fmt.Errorf("initialize: building the Kubernetes client: %w", err)
 	}
-	s.initialize(client, stopCh)
+	s.InitializeWithClient(client, stopCh)
 	return nil
 }
 
-// initialize starts a new state on client; the previous state's informers and calls in flight are stopped.
-func (s *Solver) initialize(client kubernetes.Interface, stopCh <-chan struct{}) {
+// InitializeWithClient is Initialize for a caller that already has a client: an embedding program, the demo
+// (which serves its one Secret from memory), tests. The previous state's informers and calls in flight are
+// stopped.
+func (s *Solver) InitializeWithClient(client kubernetes.Interface, stopCh <-chan struct{}) {
 	st := &state{
 		reg:     s.Registry,
 		timeout: s.CallTimeout,

@@ -75,7 +75,7 @@ func newEnv(t *testing.T, objs ...runtime.Object) *env {
 	s := &Solver{HTTPClient: cf.Client(), CallTimeout: 20 * time.Second, DNS: DNSCheck{Nameservers: []string{b.Addr}}}
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
-	s.initialize(client, stop)
+	s.InitializeWithClient(client, stop)
 	return &env{s: s, client: client, bind: b, cf: cf}
 }
 
@@ -231,7 +231,7 @@ func TestCloudflareCleanUpDoesNotSwallowLookupErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.s.CallTimeout = 4 * time.Second
-	e.s.initialize(e.client, make(chan struct{}))
+	e.s.InitializeWithClient(e.client, make(chan struct{}))
 	cfg := `{"domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":` + cloudflareBlock + `}`
 	if err := e.s.Present(challenge(cfg, key(1))); err != nil {
 		t.Fatal(err)
@@ -371,7 +371,7 @@ func TestReinitializeReplacesState(t *testing.T) {
 	}
 	old := e.s.state.Load()
 	// A new apiserver without the TSIG Secret: nothing of the old cache may be reused.
-	e.s.initialize(fake.NewClientset(), make(chan struct{}))
+	e.s.InitializeWithClient(fake.NewClientset(), make(chan struct{}))
 	if old.ctx.Err() == nil {
 		t.Fatal("the old state's context was not cancelled")
 	}
@@ -391,7 +391,7 @@ func TestACMEDNS(t *testing.T) {
 		secret("acme-dns-other", map[string]string{"password": other.Password}),
 	)
 	s := &Solver{DNS: DNSCheck{Nameservers: []string{srv.DNSAddr}}}
-	s.initialize(client, make(chan struct{}))
+	s.InitializeWithClient(client, make(chan struct{}))
 	single := fmt.Sprintf(`{"domainAlias":%q,"provider":{"acmedns":{"username":%q,"subdomain":%q,"server_url":%q,"password":{"secretKeyRef":{"name":"acme-dns","key":"password"}}}}}`,
 		acct.FullDomain, acct.Username, acct.Subdomain, srv.URL)
 	perDomain := fmt.Sprintf(`{"delegations":[{"domains":["example.com"],"domainAlias":%q}],"provider":{"acmedns":{"config":{"example.com":{"username":%q,"subdomain":%q,"fulldomain":%q,"server_url":%q,"password":{"secretKeyRef":{"name":"acme-dns-other","key":"password"}}}}}}}`,
