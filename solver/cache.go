@@ -131,3 +131,33 @@ func (k *keyedMutex) lock(ctx context.Context, key string) (func(), error) {
 		return nil, ctx.Err()
 	}
 }
+
+// configCache keeps parsed issuer configs by their JSON: every challenge of an issuer carries the same bytes, and
+// a Config is never modified after ParseConfig. Errors are not cached, so a fixed issuer heals at once.
+type configCache struct {
+	mu sync.Mutex
+	m  map[string]*Config
+}
+
+// maxConfigs bounds the cache; past it the cache starts over (issuers are few, configs rarely change).
+const maxConfigs = 256
+
+func (c *configCache) parse(raw []byte, reg Registry) (*Config, error) {
+	c.mu.Lock()
+	cfg := c.m[string(raw)]
+	c.mu.Unlock()
+	if cfg != nil {
+		return cfg, nil
+	}
+	cfg, err := ParseConfig(raw, reg)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxConfigs {
+		c.m = map[string]*Config{}
+	}
+	c.m[string(raw)] = cfg
+	c.mu.Unlock()
+	return cfg, nil
+}

@@ -53,6 +53,7 @@ type state struct {
 	cancel  context.CancelFunc
 	secrets *secretStore
 	writers *writerCache
+	configs configCache
 	locks   keyedMutex
 }
 
@@ -152,7 +153,7 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 	if ch.Config != nil {
 		raw = ch.Config.Raw
 	}
-	cfg, err := ParseConfig(raw, st.reg)
+	cfg, err := st.configs.parse(raw, st.reg)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ type env struct {
 
 // newEnv starts BIND (production zone example.com with a CNAME into the delegation zone) and a fake Cloudflare
 // whose records are mirrored into BIND, and an initialised Solver reading Secrets from a fake clientset.
-func newEnv(t *testing.T, objs ...runtime.Object) *env {
+func newEnv(t testing.TB, objs ...runtime.Object) *env {
 	t.Helper()
 	b := testdns.Start(t,
 		testdns.Zone{Name: "example.com.", Records: []string{"_acme-challenge IN CNAME _acme-challenge.validation.example.org."}},
