@@ -56,6 +56,10 @@ unit: bind ## Run the unit tests only (-race); they start real BIND servers on l
 conformance: testbin bind ## Run cert-manager's strict DNS-01 conformance suite (verbose).
 	GO=$(GO) LOG=$(BIN)/conformance.log ./hack/run-integration.sh ./test/conformance/
 
+.PHONY: e2e
+e2e: testbin bind $(TEST_DEPS) ## Issue real certificates end to end: webhook binary behind the aggregation layer, BIND, Pebble.
+	GO=$(GO) LOG=$(BIN)/e2e.log ./hack/run-integration.sh ./test/e2e/
+
 .PHONY: fuzz
 fuzz: ## Fuzz the config parser and the delegation mapping (FUZZTIME each, default 30s).
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(or $(FUZZTIME),30s) ./solver/

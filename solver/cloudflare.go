@@ -46,7 +46,22 @@ func buildCloudflare(v any, path string, env buildEnv) (writer, error) {
 		duplicate:    func(err error) bool { return strings.Contains(err.Error(), "81058") },
 		zones:        cf.find,
 		verifyDelete: true,
+		explain:      explainCloudflare,
 	}, nil
+}
+
+// explainCloudflare adds what to do to the errors users meet most.
+func explainCloudflare(err error, rec record) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "expected 1 zone, got 0"):
+		return fmt.Errorf("%w: the Cloudflare account has no zone %s that this token can see; check the zone "+
+			"(aliasZone, or the challenge's zone in direct mode) and give the token Zone:Read on it", err, rec.Zone)
+	case strings.Contains(msg, "9109"), strings.Contains(msg, "10000"), strings.Contains(msg, "HTTP 401"), strings.Contains(msg, "HTTP 403"):
+		return fmt.Errorf("%w: Cloudflare refused the token; check the Secret's value and that the token has "+
+			"Zone.DNS:Edit on %s", err, rec.Zone)
+	}
+	return err
 }
 
 // cloudflareZones lists every zone of the account, page by page (libdns/cloudflare v0.2.2's ListZones reads only

@@ -95,6 +95,8 @@ type libdnsWriter struct {
 	duplicate func(error) bool
 	// zones finds the zone for a name; nil: the provider's ListZones, if it has one.
 	zones func(ctx context.Context, fqdn string) (string, error)
+	// explain, if set, rewrites a provider error into one that says what to do.
+	explain func(err error, rec record) error
 	// verifyDelete makes cleanUp read the zone when DeleteRecords reports that it deleted nothing, because
 	// the provider may report success without having looked (libdns/cloudflare v0.2.2 drops lookup errors).
 	verifyDelete bool
@@ -113,7 +115,14 @@ func (w *libdnsWriter) present(ctx context.Context, rec record) error {
 	if err == nil {
 		err = failures.err()
 	}
-	return err
+	return w.explained(err, rec)
+}
+
+func (w *libdnsWriter) explained(err error, rec record) error {
+	if err == nil || w.explain == nil {
+		return err
+	}
+	return w.explain(err, rec)
 }
 
 func (w *libdnsWriter) cleanUp(ctx context.Context, rec record) error {
@@ -121,7 +130,7 @@ func (w *libdnsWriter) cleanUp(ctx context.Context, rec record) error {
 	// TTL 0 matches any TTL (libdns RecordDeleter contract): the record may have been written with another ttl.
 	deleted, err := w.p.DeleteRecords(ctx, rec.Zone, []libdns.Record{w.txt(rec, 0)})
 	if err != nil {
-		return err
+		return w.explained(err, rec)
 	}
 	if err := failures.err(); err != nil {
 		return err

@@ -72,8 +72,25 @@ func buildRFC2136(v any, path string, _ buildEnv) (writer, error) {
 		p:    p,
 		// An RFC 2136 add of an RR that exists is a no-op with NOERROR (RFC 2136 §3.4.2.2), so there is no
 		// duplicate error to recognise; a delete of a missing RR is a no-op too.
-		zones: func(ctx context.Context, fqdn string) (string, error) { return soaZone(ctx, p.Server, fqdn) },
+		zones:   func(ctx context.Context, fqdn string) (string, error) { return soaZone(ctx, p.Server, fqdn) },
+		explain: explainRFC2136(p.Server, p.KeyName),
 	}, nil
+}
+
+// explainRFC2136 adds what to do to the DNS server's refusals.
+func explainRFC2136(server, keyName string) func(error, record) error {
+	return func(err error, rec record) error {
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, `"REFUSED"`):
+			return fmt.Errorf("%w: %s does not let key %s update TXT records in zone %s; allow it (BIND: "+
+				"update-policy { grant %s zonesub TXT; };)", err, server, keyName, rec.Zone, keyName)
+		case strings.Contains(msg, `"NOTAUTH"`), strings.Contains(msg, "BADKEY"), strings.Contains(msg, "BADSIG"):
+			return fmt.Errorf("%w: %s does not accept key %s for zone %s: check key_name, key_alg and the "+
+				"Secret's key, and that the zone is the exact apex the server serves", err, server, keyName, rec.Zone)
+		}
+		return err
+	}
 }
 
 // normalizeServer returns host:port, adding port 53 when it is left out.

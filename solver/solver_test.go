@@ -307,7 +307,7 @@ func TestBadInputFailsBeforeAnyProviderCall(t *testing.T) {
 		}, []string{"outside config.domainAlias"}},
 		{"aliasZone not at the provider", func() *whapi.ChallengeRequest {
 			return challenge(`{"domainAlias":"validation.example.org","aliasZone":"example.org","aliasProvider":`+cloudflareBlock+`}`, key(1))
-		}, []string{"expected 1 zone, got 0"}},
+		}, []string{"expected 1 zone, got 0", "has no zone example.org. that this token can see"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -330,6 +330,17 @@ func TestBadInputFailsBeforeAnyProviderCall(t *testing.T) {
 	}
 	if got := e.zoneTXT(t, alias, "_acme-challenge."+alias); len(got) != 0 {
 		t.Fatalf("bad input left %q in DNS", got)
+	}
+}
+
+func TestProviderRefusalsSayWhatToDo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// example.com is served read-only: BIND refuses the key there.
+	cfg := `{"domainAlias":"alias.example.com","aliasProvider":` + e.rfc2136() + `}`
+	err := e.s.Present(challenge(cfg, key(1)))
+	if err == nil || !strings.Contains(err.Error(), "does not let key acme-update. update TXT records in zone example.com.") {
+		t.Fatalf("error = %v", err)
 	}
 }
 

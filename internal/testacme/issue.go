@@ -30,6 +30,12 @@ type Solver interface {
 	CleanUp(ctx context.Context, ch Challenge) error
 }
 
+// Readier is a Solver that wants a turn between presenting every challenge and telling the CA to validate them:
+// cert-manager's self-check (is the value visible in DNS yet?) happens there.
+type Readier interface {
+	Ready(ctx context.Context, presented []Challenge) error
+}
+
 // Result is an issued certificate.
 type Result struct {
 	// Chain is the leaf first, then the intermediates.
@@ -99,6 +105,11 @@ func (c *CA) Issue(ctx context.Context, names []string, s Solver, progress func(
 		todo = append(todo, pending{ch: ch, chal: authz.Challenges[i], authzURL: u})
 		res.Challenges = append(res.Challenges, ch)
 		say("presented %s", label(ch))
+	}
+	if r, ok := s.(Readier); ok {
+		if err := r.Ready(ctx, res.Challenges); err != nil {
+			return nil, err
+		}
 	}
 	for _, p := range todo {
 		if _, err := client.Accept(ctx, p.chal); err != nil {

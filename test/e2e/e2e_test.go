@@ -1,0 +1,462 @@
+//go:build integration
+
+// Package e2e issues real certificates from a real ACME CA (Pebble, in process) through CNAME delegation, with the
+// project's webhook binary running as a separate process behind a real kube-apiserver's aggregation layer, called
+// by cert-manager's own webhook client, writing into a real BIND. Each component acts with its own non-admin
+// identity and only the RBAC the Helm chart ships.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
+	"github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/util"
+	cmwebhook "github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/webhook"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakecloudflare"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testacme"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testdns"
+)
+
+const (
+	delegationZone = "validation.example.org."
+	cfToken        = "e2e-token-0123456789abcdefghijklmnopqrs"
+)
+
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(klog.NewKlogr())
+	os.Exit(m.Run())
+}
+
+// world is everything the scenarios share.
+type world struct {
+	cluster  *cluster
+	bind     *testdns.BIND
+	cf       *fakecloudflare.Server
+	ca       *testacme.CA
+	bin      string
+	hookKC   string
+	hookEnv  []string
+	hook     *webhook
+	client   *cmwebhook.Webhook
+	rfc2136  map[string]any
+	cfBlock  map[string]any
+	hookPort int
+}
+
+func TestEndToEnd(t *testing.T) {
+	w := setup(t)
+	t.Run("1 apex and wildcard share one name", w.apexAndWildcard)
+	t.Run("2 three zones delegated into one, concurrently", w.threeZonesConcurrently)
+	t.Run("3 aliasProvider differs from provider", w.separateAliasProvider)
+	t.Run("4 delegations table", w.delegationsTable)
+	t.Run("5 cnameStrategy Follow", w.follow)
+	t.Run("6 missing CNAME fails visibly and leaves nothing", w.missingCNAME)
+	t.Run("7 another process cleans up after a restart", w.restart)
+}
+
+func setup(t *testing.T) *world {
+	t.Helper()
+	w := &world{}
+	cname := func(target string) []string { return []string{"_acme-challenge IN CNAME " + target} }
+	w.bind = testdns.Start(t,
+		testdns.Zone{Name: "example.com.", Records: cname("_acme-challenge.validation.example.org.")},
+		testdns.Zone{Name: "a.test.", Records: cname("_acme-challenge.validation.example.org.")},
+		testdns.Zone{Name: "b.test.", Records: cname("_acme-challenge.validation.example.org.")},
+		testdns.Zone{Name: "c.test.", Records: cname("_acme-challenge.validation.example.org.")},
+		testdns.Zone{Name: "d1.test.", Records: cname("_acme-challenge.one.validation.example.org.")},
+		testdns.Zone{Name: "d2.test.", Records: cname("_acme-challenge.two.validation.example.org.")},
+		testdns.Zone{Name: "follow.test.", Records: cname("_acme-challenge.follow.validation.example.org.")},
+		testdns.Zone{Name: "restart.test.", Records: cname("_acme-challenge.validation.example.org.")},
+		testdns.Zone{Name: "nocname.test."}, // someone forgot the CNAME
+		testdns.Zone{Name: delegationZone, Updatable: true},
+		testdns.Zone{Name: "direct.example.net.", Updatable: true},
+	)
+	w.cf = fakecloudflare.New(fakecloudflare.WithToken(cfToken), fakecloudflare.WithZone("direct.example.net"))
+	w.cf.Mirror = w.bind
+	if err := w.cf.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.cf.Close)
+	caFile := filepath.Join(t.TempDir(), "cloudflare-ca.pem")
+	if err := w.cf.WriteCAFile(caFile); err != nil {
+		t.Fatal(err)
+	}
+	// Pebble logs from its own goroutines, also after a test ends: keep it, and show it when something failed.
+	pebbleLog := &syncBuffer{}
+	w.ca = testacme.Start(w.bind.Addr, pebbleLog)
+	t.Cleanup(func() {
+		w.ca.Close()
+		if t.Failed() {
+			t.Logf("pebble log:\n%s", tail(pebbleLog.String(), 60))
+		}
+	})
+
+	w.cluster = startCluster(t)
+	ctx := context.Background()
+	// The chart's RBAC and ServiceAccount, rendered by Helm exactly as the README installs it.
+	applied := w.cluster.applyManifests(t, renderChart(t), func(o *unstructured.Unstructured) bool {
+		switch o.GetKind() {
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			return true
+		}
+		return false
+	})
+	t.Logf("applied from the chart: %s", strings.Join(applied, ", "))
+	// cert-manager's own ServiceAccount, which the chart's domain-solver ClusterRole is bound to.
+	if _, err := w.cluster.admin.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "cert-manager"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]map[string]string{
+		"tsig-validation": {"secret": w.bind.Secret},
+		"cloudflare":      {"api-token": cfToken},
+	} {
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, StringData: data}
+		if _, err := w.cluster.admin.CoreV1().Secrets(namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	w.bin = buildWebhook(t)
+	w.hookKC, _ = w.cluster.kubeconfigFor(t, namespace, release)
+	w.hookEnv = []string{
+		"GROUP_NAME=" + groupName,
+		// The fake Cloudflare API answers for api.cloudflare.com through a CONNECT proxy with a test CA.
+		"HTTPS_PROXY=" + w.cf.ProxyURL(), "NO_PROXY=127.0.0.1,localhost", "SSL_CERT_FILE=" + caFile,
+	}
+	w.hookPort = freePort(t)
+	w.hook = w.cluster.startWebhook(t, w.bin, w.hookKC, w.hookPort, w.hookEnv)
+	w.cluster.registerWebhook(t, w.hookPort)
+	w.cluster.waitAvailable(t, 60*time.Second)
+
+	_, cmConfig := w.cluster.kubeconfigFor(t, namespace, "cert-manager")
+	w.client = &cmwebhook.Webhook{}
+	if err := w.client.Initialize(cmConfig, make(chan struct{})); err != nil {
+		t.Fatal(err)
+	}
+	w.rfc2136 = map[string]any{"rfc2136": map[string]any{
+		"server": w.bind.Addr, "key_name": w.bind.KeyName, "key_alg": w.bind.KeyAlg,
+		"key": map[string]any{"secretKeyRef": map[string]any{"name": "tsig-validation", "key": "secret"}},
+	}}
+	w.cfBlock = map[string]any{"cloudflare": map[string]any{
+		"api_token": map[string]any{"secretKeyRef": map[string]any{"name": "cloudflare", "key": "api-token"}},
+	}}
+	return w
+}
+
+// issuer is one issuer's solver config plus how cert-manager resolves names for it.
+type issuer struct {
+	w      *world
+	config map[string]any
+	// follow mimics cnameStrategy: Follow: cert-manager hands over the CNAME target and its zone.
+	follow map[string][2]string
+	// selfCheck waits for each value to be visible at the production name before the CA is asked, as
+	// cert-manager does; off, the CA validates whatever DNS holds.
+	selfCheck bool
+	// beforeAccept runs after the self-check, before the CA validates.
+	beforeAccept func(presented []testacme.Challenge)
+
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (w *world) issuer(config map[string]any) *issuer {
+	return &issuer{w: w, config: config, selfCheck: true, counts: map[string]int{}}
+}
+
+// request builds the ChallengeRequest cert-manager sends: resolvedZone comes from an SOA walk and is the
+// production zone even when _acme-challenge.<domain> is a CNAME into another zone.
+func (is *issuer) request(ch testacme.Challenge) *whapi.ChallengeRequest {
+	fqdn := "_acme-challenge." + ch.Domain + "."
+	zone, err := util.FindZoneByFqdn(context.Background(), fqdn, []string{is.w.bind.Addr})
+	if err != nil {
+		zone = "unresolved."
+	}
+	if f, ok := is.follow[ch.Domain]; ok {
+		fqdn, zone = f[0], f[1]
+	}
+	// cert-manager's webhook client takes the whole webhook block and sends only config on.
+	full, _ := json.Marshal(map[string]any{"groupName": groupName, "solverName": "delegate", "config": is.config})
+	return &whapi.ChallengeRequest{
+		UID: types.UID(fmt.Sprintf("e2e-%d", time.Now().UnixNano())), Type: "dns-01",
+		DNSName: ch.Domain, Key: ch.Value, ResolvedFQDN: fqdn, ResolvedZone: zone,
+		ResourceNamespace: namespace, Config: &apiextensionsv1.JSON{Raw: full},
+	}
+}
+
+func (is *issuer) Present(_ context.Context, ch testacme.Challenge) error {
+	is.mu.Lock()
+	is.counts["present"]++
+	is.mu.Unlock()
+	return is.w.client.Present(is.request(ch))
+}
+
+func (is *issuer) CleanUp(_ context.Context, ch testacme.Challenge) error {
+	is.mu.Lock()
+	is.counts["cleanup"]++
+	is.mu.Unlock()
+	return is.w.client.CleanUp(is.request(ch))
+}
+
+func (is *issuer) Ready(ctx context.Context, presented []testacme.Challenge) error {
+	if is.selfCheck {
+		for _, ch := range presented {
+			name := "_acme-challenge." + ch.Domain + "."
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				got, err := is.w.bind.LookupTXT(name)
+				if err == nil && slices.Contains(got, ch.Value) {
+					break
+				}
+				if time.Now().After(deadline) {
+					if err != nil {
+						return fmt.Errorf("self-check: querying %s: %w", name, err)
+					}
+					return fmt.Errorf("self-check: %s does not show the value through DNS (got %q)", name, got)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	if is.beforeAccept != nil {
+		is.beforeAccept(presented)
+	}
+	return nil
+}
+
+// issue runs one order and checks the chain; it fails the test on error.
+func (w *world) issue(t *testing.T, is *issuer, names ...string) *testacme.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := w.ca.Issue(ctx, names, is, func(line string) { t.Log(line) })
+	if err != nil {
+		t.Fatalf("issuing %v: %v", names, err)
+	}
+	if got := res.Chain[0].DNSNames; !sameSet(got, names) {
+		t.Fatalf("certificate SANs %v, want %v", got, names)
+	}
+	t.Logf("issued %v by %s, valid until %s", res.Chain[0].DNSNames, res.Chain[0].Issuer, res.Chain[0].NotAfter.Format(time.RFC3339))
+	return res
+}
+
+// zoneTXT reads a zone by AXFR; zoneEmpty fails the test if it still holds TXT records.
+func (w *world) zoneTXT(t *testing.T, zone string) map[string][]string {
+	t.Helper()
+	txt, err := w.bind.ZoneTXT(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return txt
+}
+
+func (w *world) zoneEmpty(t *testing.T, zones ...string) {
+	t.Helper()
+	for _, z := range zones {
+		if txt := w.zoneTXT(t, z); len(txt) != 0 {
+			t.Fatalf("zone %s still holds TXT records after CleanUp: %v", z, txt)
+		}
+	}
+}
+
+func (w *world) delegation() map[string]any {
+	return map[string]any{"domainAlias": "validation.example.org", "aliasProvider": w.rfc2136}
+}
+
+// 1. example.com and *.example.com in one order: one _acme-challenge name, both values present at once.
+func (w *world) apexAndWildcard(t *testing.T) {
+	is := w.issuer(w.delegation())
+	is.beforeAccept = func(presented []testacme.Challenge) {
+		got := w.zoneTXT(t, delegationZone)["_acme-challenge.validation.example.org."]
+		if len(presented) != 2 || len(got) != 2 || !slices.Contains(got, presented[0].Value) || !slices.Contains(got, presented[1].Value) {
+			t.Errorf("before validation the alias holds %q, want both values of %v", got, presented)
+		}
+	}
+	w.issue(t, is, "example.com", "*.example.com")
+	w.zoneEmpty(t, delegationZone)
+}
+
+// 2. Three production zones delegated into one delegation zone, ordered at the same time.
+func (w *world) threeZonesConcurrently(t *testing.T) {
+	var wg sync.WaitGroup
+	for _, d := range []string{"a.test", "b.test", "c.test"} {
+		wg.Go(func() {
+			w.issue(t, w.issuer(w.delegation()), d, "*."+d)
+		})
+	}
+	wg.Wait()
+	w.zoneEmpty(t, delegationZone)
+}
+
+// 3. The delegation zone through one provider (rfc2136 to BIND), the non-delegated names through another (the
+// fake Cloudflare, reached by the webhook process through HTTPS_PROXY), in the same issuer config.
+func (w *world) separateAliasProvider(t *testing.T) {
+	before := w.cf.CountRequests("POST", "/client/v4/zones/")
+	is := w.issuer(map[string]any{
+		"provider":      w.cfBlock,
+		"aliasProvider": w.rfc2136,
+		"delegations":   []any{map[string]any{"domains": []string{"example.com"}, "domainAlias": "validation.example.org"}},
+	})
+	is.beforeAccept = func([]testacme.Challenge) {
+		if got := w.zoneTXT(t, "direct.example.net.")["_acme-challenge.direct.example.net."]; len(got) != 1 {
+			t.Errorf("direct.example.net holds %q through Cloudflare, want one value", got)
+		}
+		if got := w.zoneTXT(t, delegationZone)["_acme-challenge.validation.example.org."]; len(got) != 1 {
+			t.Errorf("the alias holds %q through rfc2136, want one value", got)
+		}
+	}
+	w.issue(t, is, "example.com", "direct.example.net")
+	if n := w.cf.CountRequests("POST", "/client/v4/zones/") - before; n != 1 {
+		t.Fatalf("Cloudflare saw %d record creations, want 1 (the non-delegated name only)", n)
+	}
+	if n := len(w.cf.Records("direct.example.net")); n != 0 {
+		t.Fatalf("Cloudflare still holds %d records", n)
+	}
+	w.zoneEmpty(t, delegationZone, "direct.example.net.")
+}
+
+// 4. A delegations table: two domains with different aliases in one config.
+func (w *world) delegationsTable(t *testing.T) {
+	is := w.issuer(map[string]any{
+		"aliasProvider": w.rfc2136,
+		"delegations": []any{
+			map[string]any{"domains": []string{"d1.test"}, "domainAlias": "one.validation.example.org", "aliasZone": delegationZone},
+			map[string]any{"domains": []string{"d2.test"}, "domainAlias": "two.validation.example.org"},
+		},
+		"provider": w.rfc2136, // direct mode for anything else; unused here
+	})
+	is.beforeAccept = func([]testacme.Challenge) {
+		txt := w.zoneTXT(t, delegationZone)
+		for _, name := range []string{"_acme-challenge.one.validation.example.org.", "_acme-challenge.two.validation.example.org."} {
+			if len(txt[name]) != 1 {
+				t.Errorf("%s holds %q, want one value", name, txt[name])
+			}
+		}
+	}
+	w.issue(t, is, "d1.test", "d2.test")
+	w.zoneEmpty(t, delegationZone)
+}
+
+// 5. cnameStrategy: Follow: cert-manager already followed the CNAME, so resolvedFQDN is the alias name (or a
+// name below the alias): written once, as is, not re-mapped.
+func (w *world) follow(t *testing.T) {
+	is := w.issuer(w.delegation())
+	is.follow = map[string][2]string{
+		"example.com": {"_acme-challenge.validation.example.org.", delegationZone},
+		"follow.test": {"_acme-challenge.follow.validation.example.org.", delegationZone},
+	}
+	is.beforeAccept = func([]testacme.Challenge) {
+		txt := w.zoneTXT(t, delegationZone)
+		want := map[string]int{"_acme-challenge.validation.example.org.": 1, "_acme-challenge.follow.validation.example.org.": 1}
+		if len(txt) != len(want) {
+			t.Errorf("delegation zone TXT = %v, want exactly %v", txt, want)
+		}
+		for name, n := range want {
+			if len(txt[name]) != n {
+				t.Errorf("%s holds %q, want %d value", name, txt[name], n)
+			}
+		}
+	}
+	w.issue(t, is, "example.com", "follow.test")
+	w.zoneEmpty(t, delegationZone)
+}
+
+// 6. The CNAME is missing in the production zone: the CA cannot see the value, issuance fails, and CleanUp
+// leaves nothing behind.
+func (w *world) missingCNAME(t *testing.T) {
+	is := w.issuer(w.delegation())
+	is.selfCheck = false // let the CA itself look, and fail
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, err := w.ca.Issue(ctx, []string{"nocname.test"}, is, func(line string) { t.Log(line) })
+	if err == nil {
+		t.Fatal("a certificate was issued although _acme-challenge.nocname.test has no CNAME")
+	}
+	if !strings.Contains(err.Error(), "authorization for nocname.test") {
+		t.Fatalf("issuance failed, but not at validation: %v", err)
+	}
+	t.Logf("issuance failed as it must: %v", err)
+	if is.counts["present"] != 1 || is.counts["cleanup"] != 1 {
+		t.Fatalf("present/cleanup calls = %v, want one each", is.counts)
+	}
+	w.zoneEmpty(t, delegationZone)
+}
+
+// 7. The webhook process is killed after Present; a new process performs CleanUp. Nothing is orphaned.
+func (w *world) restart(t *testing.T) {
+	is := w.issuer(w.delegation())
+	is.beforeAccept = func([]testacme.Challenge) {
+		if n := len(w.zoneTXT(t, delegationZone)["_acme-challenge.validation.example.org."]); n != 2 {
+			t.Errorf("alias holds %d values before the restart, want 2", n)
+		}
+		old := w.hook
+		old.stop(syscall.SIGKILL) // a crash: no graceful shutdown
+		t.Logf("killed webhook pid %d after Present", old.cmd.Process.Pid)
+		port := freePort(t)
+		w.hook = w.cluster.startWebhook(t, w.bin, w.hookKC, port, w.hookEnv)
+		w.cluster.setEndpoint(t, port)
+		w.cluster.waitAvailable(t, 60*time.Second)
+		t.Logf("new webhook pid %d serves on port %d", w.hook.cmd.Process.Pid, port)
+	}
+	w.issue(t, is, "restart.test", "*.restart.test")
+	w.zoneEmpty(t, delegationZone)
+}
+
+// buildWebhook builds the project's binary as the Dockerfile does.
+func buildWebhook(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "cert-manager-webhook-delegate")
+	cmd := exec.CommandContext(context.Background(), "go", "build", "-trimpath", "-o", bin, ".")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the webhook: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// renderChart renders the Helm chart as the README's install command does.
+func renderChart(t *testing.T) []byte {
+	t.Helper()
+	helm := os.Getenv("HELM")
+	if helm == "" {
+		t.Fatal("HELM is not set: run the e2e tests through make (it builds Helm into _bin/tools)")
+	}
+	cmd := exec.CommandContext(context.Background(), helm, "template", release, filepath.Join("..", "..", "deploy", "cert-manager-webhook-delegate"),
+		"--namespace", namespace, "--set", "groupName="+groupName)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("helm template: %v\n%s", err, stderr)
+	}
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
