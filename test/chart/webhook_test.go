@@ -1,0 +1,521 @@
+//go:build integration
+
+package chart
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// testWebhookServes runs the webhook binary (built as the Dockerfile builds it) as UID 65532 with the arguments and
+// environment of the chart's Deployment, authenticated as the chart's ServiceAccount and holding only the chart's
+// RBAC, and checks:
+//   - it becomes ready (so the chart's RBAC is enough to start: the auth-delegator and authentication-reader grants);
+//   - probes work without credentials, as the kubelet's do;
+//   - /metrics answers an identity with Prometheus' usual RBAC and refuses others (delegated authz via
+//     SubjectAccessReview);
+//   - cert-manager's ServiceAccount may call the solver and another identity may not (the domain-solver
+//     ClusterRole), and the solver reads Secrets in cert-manager's namespace with the chart's Role;
+//   - a renewed serving certificate, swapped in the way the kubelet updates a Secret volume, is served without a
+//     restart.
+func testWebhookServes(t *testing.T, env *envtest.Environment, k *kube, objs []*unstructured.Unstructured) {
+	bin := imageBinary(t)
+	var rbac []*unstructured.Unstructured
+	for _, o := range objs {
+		if isRBAC(o) {
+			rbac = append(rbac, o)
+		}
+	}
+	k.createForReal(t, rbac)
+
+	dep := ofKindName(objs, "Deployment")[0]
+	var d appsv1.Deployment
+	convert(t, dep, &d)
+	ns, c := d.Namespace, d.Spec.Template.Spec.Containers[0]
+	groupName := ""
+	envv := []string{"PATH=/usr/bin:/bin"}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			envv = append(envv, e.Name+"="+e.Value)
+		}
+		if e.Name == "GROUP_NAME" {
+			groupName = e.Value
+		}
+	}
+	serving := find(t, objs, "Certificate", ns, d.Name+"-tls")
+	dnsNames, _, _ := unstructured.NestedStringSlice(serving.Object, "spec", "dnsNames")
+	serverName := dnsNames[len(dnsNames)-1] // <service>.<namespace>.svc, as the kube-apiserver verifies it
+
+	base := rest.CopyConfig(k.cfg)
+	base.WarningHandler = nil
+	addUser := func(name string, groups ...string) *envtest.AuthenticatedUser {
+		u, err := env.AddUser(envtest.User{Name: name, Groups: groups}, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	webhookUser := addUser("system:serviceaccount:"+ns+":"+d.Spec.Template.Spec.ServiceAccountName,
+		"system:serviceaccounts", "system:serviceaccounts:"+ns)
+	certManager := addUser("system:serviceaccount:cert-manager:cert-manager", "system:serviceaccounts",
+		"system:serviceaccounts:cert-manager")
+	prometheus := addUser("chart-test:prometheus")
+	nobody := addUser("chart-test:nobody")
+	grantMetrics(t, k, "chart-test:prometheus")
+
+	// Files the unprivileged process reads: its kubeconfig and the serving certificate.
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	makeReadable(t, dir)
+	kc, err := webhookUser.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	makeReadable(t, kubeconfig)
+	ca := newTestCA(t)
+	tlsDir, certDir := filepath.Join(dir, "tls"), filepath.Join(dir, "tmp")
+	for _, p := range []string{tlsDir, certDir} {
+		if err := os.Mkdir(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		makeReadable(t, p)
+	}
+	first := ca.issue(t, dnsNames)
+	first.writeLikeKubelet(t, tlsDir, "..first")
+
+	port := freePort(t)
+	var args []string
+	for _, a := range c.Args {
+		switch {
+		case strings.HasPrefix(a, "--tls-cert-file=/tls/"), strings.HasPrefix(a, "--tls-private-key-file=/tls/"):
+			a = strings.Replace(a, "=/tls/", "="+tlsDir+"/", 1)
+		case a == "--cert-dir=/tmp":
+			a = "--cert-dir=" + certDir
+		case strings.HasPrefix(a, "--secure-port="):
+			a = "--secure-port=" + strconv.Itoa(port)
+		case strings.Contains(a, "=/"):
+			t.Fatalf("the chart passes a path the test does not map: %s", a)
+		}
+		args = append(args, a)
+	}
+	args = append(args, "--bind-address=127.0.0.1", "--kubeconfig="+kubeconfig,
+		"--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig)
+	logs := startWebhook(t, bin, args, envv)
+
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	url := "https://" + addr
+	anonymous := ca.client(t, serverName, nil)
+	start := time.Now()
+	waitFor(t, 90*time.Second, logs, "the webhook to become ready", func() error {
+		return expectStatus(anonymous, http.MethodGet, url+"/readyz", nil, http.StatusOK)
+	})
+	t.Logf("webhook ready in %s as UID %d", time.Since(start).Round(time.Millisecond), nonRootUID())
+	// Client certificates authenticate once the webhook has loaded the client CA from the ConfigMap
+	// kube-system/extension-apiserver-authentication, shortly after readiness; until then they count as anonymous.
+	waitFor(t, 30*time.Second, logs, "client certificates to authenticate", func() error {
+		return expectStatus(ca.client(t, serverName, prometheus), http.MethodGet, url+"/metrics", nil, http.StatusOK)
+	})
+	t.Logf("client certificates accepted %s after start", time.Since(start).Round(time.Millisecond))
+
+	t.Run("probes need no credentials", func(t *testing.T) {
+		// The kubelet neither verifies the serving certificate nor authenticates.
+		insecure := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		for _, p := range []string{"/livez", "/readyz"} {
+			if err := expectStatus(insecure, http.MethodGet, url+p, nil, http.StatusOK); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	t.Run("metrics need authorization", func(t *testing.T) {
+		if err := expectStatus(ca.client(t, serverName, prometheus), http.MethodGet, url+"/metrics", nil, http.StatusOK); err != nil {
+			t.Error(err)
+		}
+		if err := expectStatus(ca.client(t, serverName, nobody), http.MethodGet, url+"/metrics", nil, http.StatusForbidden); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("only cert-manager may call the solver", func(t *testing.T) {
+		body, err := challengePayload(issuerConfig(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		solverURL := url + "/apis/" + groupName + "/v1alpha1/delegate"
+		if err := expectStatus(ca.client(t, serverName, nobody), http.MethodPost, solverURL, body, http.StatusForbidden); err != nil {
+			t.Error(err)
+		}
+		resp, err := do(ca.client(t, serverName, certManager), http.MethodPost, solverURL, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.code != http.StatusCreated {
+			t.Fatalf("cert-manager's call: HTTP %d: %s", resp.code, resp.body)
+		}
+		var payload struct {
+			Response struct {
+				Success bool `json:"success"`
+				Status  struct {
+					Message string `json:"message"`
+				} `json:"status"`
+			} `json:"response"`
+		}
+		if err := json.Unmarshal(resp.body, &payload); err != nil {
+			t.Fatalf("%v: %s", err, resp.body)
+		}
+		// The README's ClusterIssuer names a Secret this test did not create: the solver listed Secrets in
+		// cert-manager's namespace (the chart's Role allowed it) and says precisely what is missing.
+		msg := payload.Response.Status.Message
+		if payload.Response.Success || !strings.Contains(msg, `"cloudflare-validation" not found in namespace "cert-manager"`) {
+			t.Errorf("want a failure naming the missing Secret, got success=%v %q", payload.Response.Success, msg)
+		}
+	})
+	t.Run("serving certificate rotates without a restart", func(t *testing.T) {
+		if got := servedSerial(t, addr, ca, serverName); got.Cmp(first.serial) != 0 {
+			t.Fatalf("serving serial %s, want the first certificate's %s", got, first.serial)
+		}
+		second := ca.issue(t, dnsNames)
+		start := time.Now()
+		second.writeLikeKubelet(t, tlsDir, "..second")
+		waitFor(t, 90*time.Second, logs, "the renewed certificate to be served", func() error {
+			if got := servedSerial(t, addr, ca, serverName); got.Cmp(second.serial) != 0 {
+				return fmt.Errorf("still serving serial %s", got)
+			}
+			return nil
+		})
+		t.Logf("renewed certificate served %s after the swap, same process", time.Since(start).Round(time.Millisecond))
+		if err := expectStatus(anonymous, http.MethodGet, url+"/readyz", nil, http.StatusOK); err != nil {
+			t.Error(err)
+		}
+	})
+	// For the chart's resource defaults: the peak resident memory of an idle webhook.
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", logs.pid)); err == nil {
+		for _, l := range strings.Split(string(st), "\n") {
+			if strings.HasPrefix(l, "VmHWM:") {
+				t.Logf("webhook peak RSS: %s", strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")))
+			}
+		}
+	}
+}
+
+func nonRootUID() int {
+	if os.Geteuid() == 0 {
+		return nonRootID
+	}
+	return os.Geteuid()
+}
+
+// grantMetrics gives user what Prometheus' ClusterRole usually grants: GET on the non-resource URL /metrics.
+func grantMetrics(t *testing.T, k *kube, user string) {
+	t.Helper()
+	ctx := context.Background()
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "chart-test:metrics-reader"},
+		Rules:      []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}},
+	}
+	if _, err := k.client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "chart-test:metrics-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	}
+	if _, err := k.client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lockedBuffer collects a child process's output; the test reads it while the process writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startWebhook starts the binary as the non-root user; the test's cleanup stops it (SIGTERM, then SIGKILL).
+func startWebhook(t *testing.T, bin string, args, env []string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Dir = "/"
+	asNonRoot(cmd)
+	p := &process{done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = &p.out, &p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.pid = cmd.Process.Pid
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-p.done
+			t.Errorf("the webhook did not stop within 15s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("webhook output:\n%s", p.out.String())
+		}
+	})
+	return p
+}
+
+type process struct {
+	pid  int
+	out  lockedBuffer
+	done chan struct{}
+	err  error
+}
+
+// waitFor polls check until it succeeds, failing the test at the deadline or when the process exits.
+func waitFor(t *testing.T, timeout time.Duration, p *process, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("the webhook exited (%v) while waiting for %s; output:\n%s", p.err, what, p.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %v after %s", what, err, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type response struct {
+	code int
+	body []byte
+}
+
+func do(c *http.Client, method, url string, body []byte) (*response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return &response{code: resp.StatusCode, body: b}, err
+}
+
+func expectStatus(c *http.Client, method, url string, body []byte, want int) error {
+	r, err := do(c, method, url, body)
+	if err != nil {
+		return err
+	}
+	if r.code != want {
+		return fmt.Errorf("%s %s: HTTP %d, want %d: %s", method, url, r.code, want, bytes.TrimSpace(r.body))
+	}
+	return nil
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago (the webhook takes a port, not a listener).
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// testCA stands in for the chart's CA Issuer.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+type leaf struct {
+	serial          *big.Int
+	certPEM, keyPEM []byte
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "chart-test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool}
+}
+
+// issue signs a serving certificate for dnsNames, as the chart's serving Certificate asks cert-manager to.
+func (ca *testCA) issue(t *testing.T, dnsNames []string) *leaf {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, DNSNames: dnsNames,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &leaf{
+		serial:  serial,
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+	}
+}
+
+// writeLikeKubelet updates dir the way the kubelet updates a Secret volume (its AtomicWriter): the files live in a
+// timestamped directory, ..data links to it, tls.crt and tls.key link through ..data; an update writes a new
+// directory, renames a new ..data link over the old one, and removes the old directory.
+func (l *leaf) writeLikeKubelet(t *testing.T, dir, version string) {
+	t.Helper()
+	vdir := filepath.Join(dir, version)
+	if err := os.Mkdir(vdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"tls.crt": l.certPEM, "tls.key": l.keyPEM} {
+		p := filepath.Join(vdir, name)
+		if err := os.WriteFile(p, b, 0o440); err != nil {
+			t.Fatal(err)
+		}
+		makeReadable(t, p)
+	}
+	makeReadable(t, vdir)
+	old, _ := os.Readlink(filepath.Join(dir, "..data"))
+	tmp := filepath.Join(dir, "..data_tmp")
+	if err := os.Symlink(version, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tls.crt", "tls.key"} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); os.IsNotExist(err) {
+			if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if old != "" {
+		if err := os.RemoveAll(filepath.Join(dir, old)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// client returns an HTTPS client that verifies the webhook as serverName against the test CA and, when user is not
+// nil, presents the user's client certificate.
+func (ca *testCA) client(t *testing.T, serverName string, user *envtest.AuthenticatedUser) *http.Client {
+	t.Helper()
+	cfg := &tls.Config{RootCAs: ca.pool, ServerName: serverName, MinVersion: tls.VersionTLS12}
+	if user != nil {
+		rc := user.Config()
+		pair, err := tls.X509KeyPair(rc.CertData, rc.KeyData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
+}
+
+// servedSerial opens a new TLS connection (verified as serverName) and returns the serving certificate's serial.
+func servedSerial(t *testing.T, addr string, ca *testCA, serverName string) *big.Int {
+	t.Helper()
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second},
+		Config: &tls.Config{RootCAs: ca.pool, ServerName: serverName, MinVersion: tls.VersionTLS12}}
+	conn, err := d.DialContext(context.Background(), "tcp", addr)
+	if err != nil {
+		t.Fatalf("TLS handshake with the webhook: %v", err)
+	}
+	defer conn.Close()
+	return conn.(*tls.Conn).ConnectionState().PeerCertificates[0].SerialNumber
+}
