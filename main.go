@@ -18,6 +18,10 @@ var version = "dev"
 
 func main() {
 	groupName := os.Getenv("GROUP_NAME")
+	help := wantsHelp(os.Args[1:])
+	if groupName == "" && help {
+		groupName = "help.invalid" // the flags do not depend on it
+	}
 	if groupName == "" {
 		fmt.Fprintln(os.Stderr, "GROUP_NAME is not set: set it to the API group issuers name as webhook.groupName "+
 			"(the Helm chart's groupName value), e.g. acme.example.com")
@@ -31,6 +35,19 @@ func main() {
 			s.DNS.Authoritative = v
 		}
 	}
-	fmt.Fprintf(os.Stderr, "cert-manager-webhook-delegate %s serving group %s\n", version, groupName)
+	if help {
+		fmt.Fprintf(os.Stderr, "cert-manager-webhook-delegate %s\n", version)
+	} else {
+		fmt.Fprintf(os.Stderr, "cert-manager-webhook-delegate %s serving group %s\n", version, groupName)
+	}
 	cmd.RunWebhookServer(groupName, s)
+}
+
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			return true
+		}
+	}
+	return false
 }
