@@ -168,6 +168,8 @@ func (p *parser) unknownFields(path string, obj map[string]json.RawMessage, know
 	}
 }
 
+// str reads a string field. Present but empty (or null) is an error, not "unset": an empty Helm value that
+// silently turned delegation into direct mode would write into the production zone.
 func (p *parser) str(path string, raw json.RawMessage) (string, bool) {
 	if raw == nil {
 		return "", false
@@ -177,7 +179,11 @@ func (p *parser) str(path string, raw json.RawMessage) (string, bool) {
 		p.errorf(path, "must be a string, got %s", jsonKind(raw))
 		return "", false
 	}
-	return s, s != ""
+	if strings.TrimSpace(s) == "" {
+		p.errorf(path, "is empty: set it, or remove the field (was a templated value left empty?)")
+		return "", false
+	}
+	return s, true
 }
 
 // alias parses a domainAlias: a name of which the webhook derives _acme-challenge.<alias>.
@@ -289,9 +295,6 @@ func (p *parser) domains(path string, raw json.RawMessage, seen map[string]strin
 		ip := fmt.Sprintf("%s[%d]", path, i)
 		s, ok := p.str(ip, item)
 		if !ok {
-			if s == "" && jsonKind(item) == "a string" {
-				p.errorf(ip, "is empty")
-			}
 			continue
 		}
 		n, err := canonicalName(strings.TrimPrefix(s, "*."))
@@ -353,6 +356,7 @@ func (p *parser) provider(path string, raw json.RawMessage) *ProviderConfig {
 	}
 	pc := &ProviderConfig{Name: name, Path: path, spec: spec}
 	before := len(p.errs)
+	p.checkFieldNames(path, spec, reflect.TypeOf(entry.New()))
 	p.walkSpec(path, spec, nil, entry, &pc.refs)
 	// Decode with empty strings in place of the Secret values to check field names and types now, before any
 	// Secret is read.
@@ -365,17 +369,69 @@ func (p *parser) provider(path string, raw json.RawMessage) *ProviderConfig {
 	return pc
 }
 
+// checkFieldNames refuses keys that encoding/json would match to a field only case-insensitively (it takes
+// "API_TOKEN" for api_token): field names are written exactly as documented, so a credential cannot slip past the
+// inline check under another spelling. Unknown names and wrong types are left to decodeStrict.
+func (p *parser) checkFieldNames(path string, v any, t reflect.Type) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.IsExported() && name != "-" && name != "" {
+				fields[name] = f.Type
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if ft, ok := fields[k]; ok {
+				p.checkFieldNames(path+"."+k, m[k], ft)
+				continue
+			}
+			for _, name := range slices.Sorted(maps.Keys(fields)) {
+				if strings.EqualFold(name, k) {
+					p.errorf(path+"."+k, "unknown field; did you mean %q? (field names are case-sensitive)", name)
+				}
+			}
+		}
+	case reflect.Map:
+		if m, ok := v.(map[string]any); ok {
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				p.checkFieldNames(path+"."+k, m[k], t.Elem())
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if s, ok := v.([]any); ok {
+			for i, c := range s {
+				p.checkFieldNames(fmt.Sprintf("%s[%d]", path, i), c, t.Elem())
+			}
+		}
+	}
+}
+
 // walkSpec finds Secret references and refuses inline credentials, anywhere in a provider's spec.
 func (p *parser) walkSpec(path string, v any, at []any, entry Provider, refs *[]secretRef) {
 	switch v := v.(type) {
 	case map[string]any:
 		if ref, ok := v["secretKeyRef"]; ok {
+			if len(at) == 0 {
+				p.errorf(path, "a {secretKeyRef: {name, key}} replaces the value of one field, not a whole provider "+
+					"block: write {<field>: {secretKeyRef: {name, key}}}")
+				return
+			}
 			p.secretRef(path, v, ref, at, refs)
 			return
 		}
 		for _, k := range slices.Sorted(maps.Keys(v)) {
 			child := v[k]
-			if s, ok := child.(string); ok && s != "" && slices.Contains(entry.Credentials, k) {
+			if s, ok := child.(string); ok && s != "" && slices.ContainsFunc(entry.Credentials, func(c string) bool { return strings.EqualFold(c, k) }) {
 				p.errorf(path+"."+k, "is a credential and may not be given inline (anyone who can read the issuer "+
 					"could read it): put it in a Secret and write {secretKeyRef: {name: <secret>, key: <key>}}")
 				continue

@@ -52,6 +52,10 @@ func Resolve(cfg *Config, reg Registry, ch Challenge) (Target, error) {
 
 	alias, aliasZone, prov, rule := "", "", cfg.Provider, "provider"
 	if d := mostSpecific(cfg.Delegations, domain); d != nil {
+		if d.DomainAlias == "" {
+			// ParseConfig refuses this; never fall through to direct mode for a delegated domain.
+			return Target{}, fmt.Errorf("config.%s.domainAlias is empty: set the alias for %s", d.path, strings.TrimSuffix(domain, "."))
+		}
 		alias, aliasZone, rule = d.DomainAlias, d.AliasZone, d.path
 		prov = firstProvider(d.AliasProvider, cfg.AliasProvider, cfg.Provider)
 	} else if cfg.DomainAlias != "" {
