@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/cert-manager/cert-manager/pkg/acme/webhook/cmd"
 
@@ -29,10 +28,19 @@ func main() {
 	}
 	s := &solver.Solver{}
 	if ns := os.Getenv("DNS_CHECK_NAMESERVERS"); ns != "" {
-		s.DNS.Nameservers = strings.Split(ns, ",")
-		s.DNS.Authoritative = true
-		if v, err := strconv.ParseBool(os.Getenv("DNS_CHECK_AUTHORITATIVE")); err == nil {
-			s.DNS.Authoritative = v
+		servers, err := solver.ParseNameservers(ns)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "DNS_CHECK_NAMESERVERS: %v\n", err)
+			os.Exit(2)
+		}
+		s.DNS.Nameservers, s.DNS.Authoritative = servers, true
+		if v := os.Getenv("DNS_CHECK_AUTHORITATIVE"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "DNS_CHECK_AUTHORITATIVE: %q is not true or false\n", v)
+				os.Exit(2)
+			}
+			s.DNS.Authoritative = b
 		}
 	}
 	if help {

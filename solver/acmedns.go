@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/util"
 	"github.com/libdns/acmedns"
@@ -25,16 +26,33 @@ type DNSCheck struct {
 	Authoritative bool
 }
 
+// ParseNameservers reads a comma-separated list of DNS servers as host or host:port (port 53 when left out).
+func ParseNameservers(list string) ([]string, error) {
+	var out []string
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		hp, err := normalizeServer(item)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, hp)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no nameserver given; write host:port[,host:port...], e.g. 10.96.0.10:53")
+	}
+	return out, nil
+}
+
 func acmednsProvider() Provider {
 	return Provider{
 		New: func() any { return new(acmedns.Provider) },
 		// The account password, at the top level and in every entry of config.
 		Credentials: []string{"password"},
 		FixedName:   true,
-		// ACME-DNS keeps the two latest values per account: two concurrent Presents could both find their value
-		// missing and push a sibling out.
-		Serialize: true,
-		Build:     buildACMEDNS,
+		Build:       buildACMEDNS,
 	}
 }
 
@@ -67,7 +85,7 @@ func buildACMEDNS(v any, path string, env buildEnv) (writer, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &acmednsWriter{p: p, path: path, check: env.dns}, nil
+	return &acmednsWriter{p: p, path: path, check: env.dns, locks: env.locks}, nil
 }
 
 // checkAccount checks one ACME-DNS account. libdns/acmedns v0.5.0 panics on a server_url that net/http cannot
@@ -99,16 +117,43 @@ type acmednsWriter struct {
 	p     *acmedns.Provider
 	path  string
 	check DNSCheck
+	locks *keyedMutex
 }
 
 func (w *acmednsWriter) present(ctx context.Context, rec record) error {
 	domain := strings.TrimSuffix(rec.DNSName, ".")
-	if err := w.checkAlias(domain, rec.FQDN); err != nil {
+	acct, err := w.account(domain, rec.FQDN)
+	if err != nil {
 		return err
 	}
-	// A repeated Present of a value ACME-DNS already serves would push the sibling value (the wildcard's or the
-	// apex's) out of the two it keeps: look first.
-	present, err := util.PreCheckDNS(ctx, rec.FQDN, rec.Value, w.check.Nameservers, w.check.Authoritative)
+	// One call at a time per account in this process: two concurrent Presents could both find their value
+	// missing and push the sibling out. The lock is held until the update has really finished, even if this call
+	// gives up waiting for it.
+	unlock, err := w.locks.lock(ctx, "acmedns\x00"+acct.ServerURL+"\x00"+acct.Subdomain)
+	if err != nil {
+		return fmt.Errorf("waiting for another ACME-DNS call on the same account: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer unlock()
+		done <- w.update(ctx, rec, domain)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("the ACME-DNS update did not finish in time: %w", ctx.Err())
+	}
+}
+
+// update pushes the value unless ACME-DNS already serves it: a repeated Present of a value it holds would push
+// the sibling value (the wildcard's or the apex's) out of the two it keeps. The DNS check gets a bounded share of
+// the call's time, so a resolver that does not answer cannot use up the deadline; if it fails, the update goes
+// ahead.
+func (w *acmednsWriter) update(ctx context.Context, rec record, domain string) error {
+	cctx, cancel := context.WithTimeout(ctx, checkTimeout(ctx))
+	present, err := util.PreCheckDNS(cctx, rec.FQDN, rec.Value, w.check.Nameservers, w.check.Authoritative)
+	cancel()
 	if err == nil && present {
 		return nil
 	}
@@ -117,42 +162,55 @@ func (w *acmednsWriter) present(ctx context.Context, rec record) error {
 			"fqdn", rec.FQDN, "err", err)
 	}
 	// libdns/acmedns selects the account by _acme-challenge.<domain> (config map) or ignores the name (one
-	// account). It does not take the context, so the call is raced against it.
-	done := make(chan error, 1)
-	go func() {
-		_, err := w.p.AppendRecords(ctx, domain+".", []libdns.Record{libdns.TXT{Name: strings.TrimSuffix(acmePrefix, "."), Text: rec.Value}})
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("ACME-DNS update: %w", ctx.Err())
+	// account). It does not take the context; its own client times out after 30 s.
+	_, err = w.p.AppendRecords(ctx, domain+".", []libdns.Record{libdns.TXT{Name: strings.TrimSuffix(acmePrefix, "."), Text: rec.Value}})
+	if err != nil {
+		return fmt.Errorf("ACME-DNS update at %s: %w", w.serverOf(domain), err)
 	}
+	return nil
 }
 
-// checkAlias makes sure the configured alias is the account's fulldomain, which is where ACME-DNS serves values.
-func (w *acmednsWriter) checkAlias(domain, fqdn string) error {
+// checkTimeout is a third of the time left, at most 5 s.
+func checkTimeout(ctx context.Context) time.Duration {
+	d := 5 * time.Second
+	if deadline, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(deadline)/3)
+	}
+	return d
+}
+
+type acmednsAccount struct{ ServerURL, Subdomain string }
+
+// account returns the account libdns/acmedns will use for domain, after making sure the configured alias is its
+// fulldomain, which is where ACME-DNS serves values.
+func (w *acmednsWriter) account(domain, fqdn string) (acmednsAccount, error) {
+	subdomain, server, full := w.p.Subdomain, w.p.ServerURL, ""
 	if len(w.p.Configs) > 0 {
 		c, ok := w.p.Configs[domain]
 		if !ok {
-			return fmt.Errorf("config.%s.config: has no account for %s; add one keyed %q (known: %s)", w.path,
-				domain, domain, strings.Join(slices.Sorted(maps.Keys(w.p.Configs)), ", "))
+			return acmednsAccount{}, fmt.Errorf("config.%s.config: has no account for %s; add one keyed %q (known: %s)",
+				w.path, domain, domain, strings.Join(slices.Sorted(maps.Keys(w.p.Configs)), ", "))
 		}
-		if c.FullDomain != "" {
-			full, _ := canonicalName(c.FullDomain)
-			if full != fqdn {
-				return fmt.Errorf("the domainAlias for %s is %s but its ACME-DNS account's fulldomain is %s: set "+
-					"domainAlias to the fulldomain and point the CNAME there", domain, fqdn, full)
-			}
+		subdomain, server, full = c.Subdomain, c.ServerURL, c.FullDomain
+	}
+	if full != "" {
+		if f, _ := canonicalName(full); f != fqdn {
+			return acmednsAccount{}, fmt.Errorf("the domainAlias for %s is %s but its ACME-DNS account's fulldomain "+
+				"is %s: set domainAlias to the fulldomain and point the CNAME there", domain, fqdn, f)
 		}
-		return nil
+	} else if first, _, _ := strings.Cut(fqdn, "."); first != strings.ToLower(subdomain) {
+		return acmednsAccount{}, fmt.Errorf("the domainAlias %s is not the fulldomain of the ACME-DNS account for %s "+
+			"(it would start with the subdomain %s): set domainAlias to the fulldomain ACME-DNS /register returned",
+			fqdn, domain, subdomain)
 	}
-	if first, _, _ := strings.Cut(fqdn, "."); first != strings.ToLower(w.p.Subdomain) {
-		return fmt.Errorf("the domainAlias %s is not this ACME-DNS account's fulldomain (it starts with the "+
-			"subdomain %s): set domainAlias to the fulldomain ACME-DNS /register returned", fqdn, w.p.Subdomain)
+	return acmednsAccount{ServerURL: server, Subdomain: subdomain}, nil
+}
+
+func (w *acmednsWriter) serverOf(domain string) string {
+	if c, ok := w.p.Configs[domain]; ok {
+		return c.ServerURL
 	}
-	return nil
+	return w.p.ServerURL
 }
 
 // cleanUp does nothing: ACME-DNS has no delete and replaces the older of its two values on the next update.

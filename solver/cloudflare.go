@@ -46,6 +46,7 @@ func buildCloudflare(v any, path string, env buildEnv) (writer, error) {
 		duplicate:    func(err error) bool { return strings.Contains(err.Error(), "81058") },
 		zones:        cf.find,
 		verifyDelete: true,
+		bareZone:     true,
 		explain:      explainCloudflare,
 	}, nil
 }

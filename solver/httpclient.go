@@ -2,11 +2,14 @@ package solver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -38,7 +41,6 @@ func defaultHTTPClient() *http.Client {
 // Do implements the HTTPClient interface of libdns providers.
 func (c *retryClient) Do(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	wait := c.backoff
 	for attempt := 1; ; attempt++ {
 		r := req
 		if attempt > 1 {
@@ -52,10 +54,12 @@ func (c *retryClient) Do(req *http.Request) (*http.Response, error) {
 			}
 		}
 		resp, err := c.base.Do(r)
-		retry := err != nil && ctx.Err() == nil ||
+		retry := err != nil && ctx.Err() == nil && transient(err) ||
 			err == nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500)
 		if retry && attempt < c.attempts {
-			if d, ok := retryAfter(resp); ok {
+			// Exponential backoff, or the server's Retry-After for this one wait when it asks for longer.
+			wait := c.backoff << (attempt - 1)
+			if d, ok := retryAfter(resp); ok && d > wait {
 				wait = d
 			}
 			if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > wait+time.Second {
@@ -65,7 +69,6 @@ func (c *retryClient) Do(req *http.Request) (*http.Response, error) {
 				}
 				select {
 				case <-time.After(wait):
-					wait *= 2
 					continue
 				case <-ctx.Done():
 					noteFailure(ctx, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, ctx.Err()))
@@ -81,6 +84,16 @@ func (c *retryClient) Do(req *http.Request) (*http.Response, error) {
 		}
 		return resp, err
 	}
+}
+
+// transient reports whether a transport error may heal on retry: a network or timeout error, not a malformed
+// request (a header with a newline in it) that will fail the same way every time.
+func transient(err error) bool {
+	var opErr *net.OpError
+	var netErr net.Error
+	return errors.As(err, &opErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.As(err, &netErr) && netErr.Timeout()
 }
 
 // retryAfter reads a Retry-After header given in seconds or as an HTTP date.

@@ -25,9 +25,6 @@ type Provider struct {
 	// FixedName marks providers that write at exactly one name per account (ACME-DNS): the alias is that name
 	// and the record is written there, not at _acme-challenge.<alias>.
 	FixedName bool
-	// Serialize makes the solver run Present and CleanUp one at a time per (provider account, zone, name),
-	// for providers whose API replaces a whole record set or whose read-check-write is not atomic.
-	Serialize bool
 	// Build checks a decoded provider (Secrets resolved) and returns the writer the solver drives. path is the
 	// provider block's JSON path for error messages.
 	Build func(v any, path string, env buildEnv) (writer, error)
@@ -56,6 +53,9 @@ type buildEnv struct {
 	httpClient *http.Client
 	// dns is how the webhook queries DNS for its own checks.
 	dns DNSCheck
+	// locks serialises work per key across every writer of this process. A provider whose API replaces a whole
+	// record set, or whose read-check-write is not atomic, takes a lock per (account, zone, name) here.
+	locks *keyedMutex
 }
 
 // writer puts and removes one TXT value at one name. Implementations are safe for concurrent use.
@@ -95,11 +95,21 @@ type libdnsWriter struct {
 	duplicate func(error) bool
 	// zones finds the zone for a name; nil: the provider's ListZones, if it has one.
 	zones func(ctx context.Context, fqdn string) (string, error)
+	// bareZone passes zone names without the trailing dot: libdns/cloudflare sends the zone as given in its
+	// name= lookup, and Cloudflare stores names without one.
+	bareZone bool
 	// explain, if set, rewrites a provider error into one that says what to do.
 	explain func(err error, rec record) error
 	// verifyDelete makes cleanUp read the zone when DeleteRecords reports that it deleted nothing, because
 	// the provider may report success without having looked (libdns/cloudflare v0.2.2 drops lookup errors).
 	verifyDelete bool
+}
+
+func (w *libdnsWriter) zone(rec record) string {
+	if w.bareZone {
+		return strings.TrimSuffix(rec.Zone, ".")
+	}
+	return rec.Zone
 }
 
 func (w *libdnsWriter) txt(rec record, ttl time.Duration) libdns.TXT {
@@ -108,7 +118,7 @@ func (w *libdnsWriter) txt(rec record, ttl time.Duration) libdns.TXT {
 
 func (w *libdnsWriter) present(ctx context.Context, rec record) error {
 	ctx, failures := withFailures(ctx)
-	_, err := w.p.AppendRecords(ctx, rec.Zone, []libdns.Record{w.txt(rec, rec.TTL)})
+	_, err := w.p.AppendRecords(ctx, w.zone(rec), []libdns.Record{w.txt(rec, rec.TTL)})
 	if err != nil && w.duplicate != nil && w.duplicate(err) {
 		return nil
 	}
@@ -128,7 +138,7 @@ func (w *libdnsWriter) explained(err error, rec record) error {
 func (w *libdnsWriter) cleanUp(ctx context.Context, rec record) error {
 	ctx, failures := withFailures(ctx)
 	// TTL 0 matches any TTL (libdns RecordDeleter contract): the record may have been written with another ttl.
-	deleted, err := w.p.DeleteRecords(ctx, rec.Zone, []libdns.Record{w.txt(rec, 0)})
+	deleted, err := w.p.DeleteRecords(ctx, w.zone(rec), []libdns.Record{w.txt(rec, 0)})
 	if err != nil {
 		return w.explained(err, rec)
 	}
@@ -142,7 +152,7 @@ func (w *libdnsWriter) cleanUp(ctx context.Context, rec record) error {
 	if !ok {
 		return nil
 	}
-	recs, err := getRecords(ctx, getter, rec.Zone)
+	recs, err := getRecords(ctx, getter, w.zone(rec))
 	if err != nil {
 		return fmt.Errorf("%s reported nothing to delete and reading the zone to confirm failed: %w", w.name, err)
 	}

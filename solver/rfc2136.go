@@ -13,9 +13,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// tsigAlgorithms are the TSIG algorithms the rfc2136 provider accepts, by the names users write.
+// tsigAlgorithms are the TSIG algorithms the rfc2136 provider accepts, by the names users write. HMAC-MD5 is not
+// among them: miekg/dns (which libdns/rfc2136 signs with) no longer implements it.
 var tsigAlgorithms = map[string]string{
-	"hmac-md5":    dns.HmacMD5,
 	"hmac-sha1":   dns.HmacSHA1,
 	"hmac-sha224": dns.HmacSHA224,
 	"hmac-sha256": dns.HmacSHA256,
@@ -50,11 +50,12 @@ func buildRFC2136(v any, path string, _ buildEnv) (writer, error) {
 	if alg == "" {
 		alg = "hmac-sha256"
 	}
-	if _, ok := tsigAlgorithms[alg]; !ok {
-		errs = append(errs, fmt.Errorf("config.%s.key_alg: %q is not a TSIG algorithm; use one of hmac-sha256 "+
-			"(default), hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1, hmac-md5", path, p.KeyAlg))
+	if canonical, ok := tsigAlgorithms[alg]; ok {
+		p.KeyAlg = canonical
+	} else {
+		errs = append(errs, fmt.Errorf("config.%s.key_alg: %q is not a supported TSIG algorithm; use one of "+
+			"hmac-sha256 (default), hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1", path, p.KeyAlg))
 	}
-	p.KeyAlg = alg
 	if p.Key == "" {
 		errs = append(errs, fmt.Errorf("config.%s.key: is required: the TSIG secret (base64), as "+
 			"{secretKeyRef: {name, key}}; unauthenticated updates are not supported", path))
@@ -114,23 +115,21 @@ func normalizeServer(s string) (string, error) {
 }
 
 // soaZone asks server which of its zones holds fqdn. An authoritative server answers an SOA query for any name
-// in its zone with the zone's SOA, in the answer at the apex and in the authority section below it; the walk up
-// the labels covers servers that answer differently for empty non-terminals.
+// in its zone with the zone's SOA: in the answer at the apex, in the authority section below it. It is asked over
+// TCP, as the updates are. A referral (NS records, no SOA) means the server has delegated that part of the tree
+// away: updates sent to it would fail, so the walk stops there rather than climbing to the parent zone.
 func soaZone(ctx context.Context, server, fqdn string) (string, error) {
-	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
+	c := &dns.Client{Net: "tcp", Timeout: 5 * time.Second}
 	name := fqdn
 	for {
 		m := new(dns.Msg)
 		m.SetQuestion(name, dns.TypeSOA)
 		m.RecursionDesired = false
 		in, _, err := c.ExchangeContext(ctx, m, server)
-		if err == nil && in.Truncated {
-			in, _, err = (&dns.Client{Net: "tcp", Timeout: 5 * time.Second}).ExchangeContext(ctx, m, server)
-		}
 		if err != nil {
 			return "", fmt.Errorf("asking %s for the zone of %s: %w", server, fqdn, err)
 		}
-		if in.Rcode == dns.RcodeSuccess || in.Rcode == dns.RcodeNameError {
+		if in.Authoritative && (in.Rcode == dns.RcodeSuccess || in.Rcode == dns.RcodeNameError) {
 			for _, rr := range append(in.Answer, in.Ns...) {
 				if soa, ok := rr.(*dns.SOA); ok {
 					zone := strings.ToLower(soa.Hdr.Name)
@@ -140,10 +139,16 @@ func soaZone(ctx context.Context, server, fqdn string) (string, error) {
 				}
 			}
 		}
+		for _, rr := range in.Ns {
+			if ns, ok := rr.(*dns.NS); ok && !in.Authoritative {
+				return "", fmt.Errorf("%s delegates %s to %s: it does not serve the zone of %s; point server at "+
+					"the zone's primary, or set the aliasZone", server, ns.Hdr.Name, ns.Ns, fqdn)
+			}
+		}
 		i := strings.IndexByte(name, '.')
 		if i < 0 || i == len(name)-1 {
-			return "", fmt.Errorf("%s does not serve a zone that holds %s (no SOA found up to the root); set the "+
-				"aliasZone, or check the server and the domainAlias", server, fqdn)
+			return "", fmt.Errorf("%s does not serve a zone that holds %s (no authoritative SOA up to the root); set "+
+				"the aliasZone, or check the server and the domainAlias", server, fqdn)
 		}
 		name = name[i+1:]
 	}

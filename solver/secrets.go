@@ -110,7 +110,8 @@ func (s *secretStore) informerFor(ctx context.Context, namespace, name string) (
 	case apierrors.IsForbidden(err):
 		return nil, fmt.Errorf("%w %q in namespace %q cannot be read: the webhook's service account may not "+
 			"get, list and watch it; grant a Role in %q with those verbs on secrets (the chart does this for the "+
-			"namespaces in secretNamespaces and the names in secretNames)", errSecret, name, namespace, namespace)
+			"namespaces in secretNamespaces and the names in secretNames); the API server said: %s",
+			errSecret, name, namespace, namespace, apiMessage(err))
 	default:
 		return nil, fmt.Errorf("%w %q in namespace %q: the Secret cache did not sync: %w", errSecret, name, namespace, err)
 	}
@@ -127,11 +128,16 @@ func (s *secretStore) start(key informerKey) *secretInformer {
 		informer: coreinformers.NewFilteredSecretInformer(s.client, key.namespace, 0, cache.Indexers{}, tweak),
 		cancel:   cancel,
 	}
-	// Keep only what the webhook reads: managed fields and annotations can be large.
+	// Keep only what the webhook reads: managed fields and annotations can be large, and a namespace-wide
+	// informer in cert-manager's namespace also sees Helm's release Secrets (the whole chart, compressed), which
+	// are never credentials.
 	_ = si.informer.SetTransform(func(obj any) (any, error) {
 		if sec, ok := obj.(*corev1.Secret); ok {
 			sec.ManagedFields = nil
 			sec.Annotations = nil
+			if sec.Type == "helm.sh/release.v1" {
+				sec.Data = nil
+			}
 		}
 		return obj, nil
 	})
@@ -175,4 +181,13 @@ func (si *secretInformer) waitSynced(ctx context.Context, timeout time.Duration)
 			return ctx.Err()
 		}
 	}
+}
+
+// apiMessage returns the API server's own message (it names the user that was refused), or the error.
+func apiMessage(err error) string {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		return status.Status().Message
+	}
+	return err.Error()
 }

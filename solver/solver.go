@@ -89,6 +89,7 @@ func (s *Solver) InitializeWithClient(client kubernetes.Interface, stopCh <-chan
 		env:     buildEnv{httpClient: s.HTTPClient, dns: s.DNS},
 		writers: newWriterCache(256),
 	}
+	st.env.locks = &st.locks
 	if st.reg == nil {
 		st.reg = DefaultRegistry()
 	}
@@ -183,13 +184,6 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 	}
 	domain, _ := canonicalName(strings.TrimPrefix(ch.DNSName, "*.")) // checked by Resolve
 	rec := record{Zone: zone, FQDN: t.FQDN, Value: ch.Key, TTL: max(cfg.TTL, entry.MinTTL), DNSName: domain}
-	if entry.Serialize {
-		unlock, err := st.locks.lock(ctx, cw.key+"\x00"+zone+"\x00"+t.FQDN)
-		if err != nil {
-			return fmt.Errorf("waiting for another call on %s: %w", t.FQDN, err)
-		}
-		defer unlock()
-	}
 	if present {
 		err = cw.w.present(ctx, rec)
 	} else {
@@ -228,7 +222,14 @@ func (st *state) writer(ctx context.Context, namespace string, pc *ProviderConfi
 				strings.Join(slices.Sorted(maps.Keys(sec.Data)), ", ")))
 			continue
 		}
-		values[i] = string(v)
+		// A credential never starts or ends with whitespace; a trailing newline (echo into a file, then
+		// --from-file) is the usual accident and would break an HTTP header or a TSIG secret.
+		values[i] = strings.TrimSpace(string(v))
+		if values[i] == "" {
+			errs = append(errs, fmt.Errorf("config.%s: Secret %q in namespace %q has an empty value at key %q; put "+
+				"the credential there", ref.jsonPath, ref.Name, namespace, ref.Key))
+			continue
+		}
 		h.Write([]byte("\x00" + sec.Name + "@" + sec.ResourceVersion))
 	}
 	if len(errs) > 0 {

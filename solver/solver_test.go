@@ -342,6 +342,12 @@ func TestProviderRefusalsSayWhatToDo(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not let key acme-update. update TXT records in zone example.com.") {
 		t.Fatalf("error = %v", err)
 	}
+	// miekg/dns cannot sign with HMAC-MD5: refuse it up front rather than fail every update.
+	md5 := strings.Replace(e.rfc2136(), `"key_alg":"hmac-sha256"`, `"key_alg":"hmac-md5"`, 1)
+	err = e.s.Present(challenge(`{"domainAlias":"validation.example.org","aliasProvider":`+md5+`}`, key(1)))
+	if err == nil || !strings.Contains(err.Error(), `config.aliasProvider.rfc2136.key_alg: "hmac-md5" is not a supported TSIG algorithm`) {
+		t.Fatalf("error = %v", err)
+	}
 }
 
 func TestZoneDiscoveryFailureSaysSetAliasZone(t *testing.T) {
@@ -440,7 +446,15 @@ func TestACMEDNS(t *testing.T) {
 	t.Run("alias that is not the fulldomain", func(t *testing.T) {
 		bad := strings.Replace(single, acct.FullDomain, "wrong.auth.acme-dns.test", 1)
 		err := s.Present(challenge(bad, key(4)))
-		if err == nil || !strings.Contains(err.Error(), "not this ACME-DNS account's fulldomain") {
+		if err == nil || !strings.Contains(err.Error(), "is not the fulldomain of the ACME-DNS account for example.com") {
+			t.Fatalf("error = %v", err)
+		}
+	})
+	t.Run("config map entry without fulldomain is checked by subdomain", func(t *testing.T) {
+		noFull := strings.Replace(perDomain, fmt.Sprintf(`"fulldomain":%q,`, other.FullDomain), "", 1)
+		noFull = strings.Replace(noFull, fmt.Sprintf(`"domainAlias":%q`, other.FullDomain), `"domainAlias":"elsewhere.auth.acme-dns.test"`, 1)
+		err := s.Present(challenge(noFull, key(8)))
+		if err == nil || !strings.Contains(err.Error(), "is not the fulldomain") {
 			t.Fatalf("error = %v", err)
 		}
 	})
@@ -458,6 +472,37 @@ func TestACMEDNS(t *testing.T) {
 			t.Fatalf("error = %v", err)
 		}
 	})
+}
+
+func TestSecretValuesAreTrimmedAndMustNotBeEmpty(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, secret("newline", map[string]string{"token": cfToken + "\n"}), secret("blank", map[string]string{"token": " \n"}))
+	ref := func(name string) string {
+		return `{"domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":{"cloudflare":{"api_token":{"secretKeyRef":{"name":"` + name + `","key":"token"}}}}}`
+	}
+	if err := e.s.Present(challenge(ref("newline"), key(1))); err != nil {
+		t.Fatalf("a token with a trailing newline: %v", err)
+	}
+	if err := e.s.CleanUp(challenge(ref("newline"), key(1))); err != nil {
+		t.Fatal(err)
+	}
+	err := e.s.Present(challenge(ref("blank"), key(1)))
+	if err == nil || !strings.Contains(err.Error(), `Secret "blank" in namespace "issuer-ns" has an empty value at key "token"`) {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestParseNameservers(t *testing.T) {
+	t.Parallel()
+	got, err := ParseNameservers(" 10.96.0.10 , ns.example.org:5353,[::1]:53")
+	if err != nil || !slices.Equal(got, []string{"10.96.0.10:53", "ns.example.org:5353", "[::1]:53"}) {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	for _, bad := range []string{"", " , ", "bad host:53", "a/b"} {
+		if _, err := ParseNameservers(bad); err == nil {
+			t.Errorf("ParseNameservers(%q) succeeded", bad)
+		}
+	}
 }
 
 func TestRedact(t *testing.T) {
