@@ -69,6 +69,10 @@ fuzz: ## Fuzz the config parser and the delegation mapping (FUZZTIME each, defau
 bench: bind ## Run the benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: load
+load: testbin bind $(TEST_DEPS) ## Load harness: Present+CleanUp/s through the aggregation layer, no-op solver vs this webhook on BIND.
+	$(GO) test -tags integration -count=1 -run '^$$' -bench '^BenchmarkAggregator$$' -benchtime $(or $(LOADN),3000x) ./test/e2e/
+
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (config in .golangci.yml) and go vet, with and without the integration tag.
 	$(GO) vet ./...

@@ -28,7 +28,7 @@ type keyPair struct {
 }
 
 // newCA makes a self-signed CA.
-func newCA(t *testing.T, cn string) *keyPair {
+func newCA(t testing.TB, cn string) *keyPair {
 	t.Helper()
 	return issue(t, nil, &x509.Certificate{
 		Subject:               pkix.Name{CommonName: cn},
@@ -39,7 +39,7 @@ func newCA(t *testing.T, cn string) *keyPair {
 }
 
 // newLeaf makes a certificate signed by ca for a server (dnsNames, ips) or a client (cn).
-func newLeaf(t *testing.T, ca *keyPair, cn string, dnsNames []string, ips []net.IP, usage x509.ExtKeyUsage) *keyPair {
+func newLeaf(t testing.TB, ca *keyPair, cn string, dnsNames []string, ips []net.IP, usage x509.ExtKeyUsage) *keyPair {
 	t.Helper()
 	return issue(t, ca, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: cn},
@@ -50,7 +50,7 @@ func newLeaf(t *testing.T, ca *keyPair, cn string, dnsNames []string, ips []net.
 	})
 }
 
-func issue(t *testing.T, ca *keyPair, tmpl *x509.Certificate) *keyPair {
+func issue(t testing.TB, ca *keyPair, tmpl *x509.Certificate) *keyPair {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

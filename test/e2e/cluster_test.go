@@ -64,7 +64,7 @@ type cluster struct {
 
 // startCluster starts kube-apiserver with the aggregator's front-proxy flags and aggregator routing to
 // endpoints (there is no kube-proxy), and no endpoint reconciler (there is no controller-manager).
-func startCluster(t *testing.T) *cluster {
+func startCluster(t testing.TB) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	frontCA := newCA(t, "front-proxy-ca")
@@ -107,7 +107,7 @@ func startCluster(t *testing.T) *cluster {
 }
 
 // applyManifests creates every object of a multi-document YAML (as an admin would run kubectl apply).
-func (c *cluster) applyManifests(t *testing.T, manifests []byte, keep func(*unstructured.Unstructured) bool) []string {
+func (c *cluster) applyManifests(t testing.TB, manifests []byte, keep func(*unstructured.Unstructured) bool) []string {
 	t.Helper()
 	dc := discovery.NewDiscoveryClientForConfigOrDie(c.config)
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
@@ -147,7 +147,7 @@ func (c *cluster) applyManifests(t *testing.T, manifests []byte, keep func(*unst
 
 // kubeconfigFor mints a token for a ServiceAccount (it must exist) and writes a kubeconfig with it: the
 // component then acts with exactly that identity's RBAC.
-func (c *cluster) kubeconfigFor(t *testing.T, ns, sa string) (string, *rest.Config) {
+func (c *cluster) kubeconfigFor(t testing.TB, ns, sa string) (string, *rest.Config) {
 	t.Helper()
 	tr, err := c.admin.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), sa,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
@@ -173,7 +173,7 @@ func (c *cluster) kubeconfigFor(t *testing.T, ns, sa string) (string, *rest.Conf
 // registerWebhook creates what the chart's Service and APIService amount to, pointed at a webhook on
 // 127.0.0.1:port. Kubernetes refuses 127.0.0.1 in Endpoints and IPv4 EndpointSlices; a headless Service with a
 // named port and an FQDN EndpointSlice whose address is "127.0.0.1" is what the aggregator accepts and dials.
-func (c *cluster) registerWebhook(t *testing.T, port int) {
+func (c *cluster) registerWebhook(t testing.TB, port int) {
 	t.Helper()
 	ctx := context.Background()
 	svc := &corev1.Service{
@@ -202,7 +202,7 @@ func (c *cluster) registerWebhook(t *testing.T, port int) {
 }
 
 // setEndpoint points the Service at 127.0.0.1:port (create or update).
-func (c *cluster) setEndpoint(t *testing.T, port int) {
+func (c *cluster) setEndpoint(t testing.TB, port int) {
 	t.Helper()
 	ctx := context.Background()
 	es := &discoveryv1.EndpointSlice{
@@ -225,7 +225,7 @@ func (c *cluster) setEndpoint(t *testing.T, port int) {
 }
 
 // waitAvailable waits until the aggregator reports the webhook's APIService Available.
-func (c *cluster) waitAvailable(t *testing.T, timeout time.Duration) {
+func (c *cluster) waitAvailable(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last string
@@ -255,7 +255,7 @@ type webhook struct {
 }
 
 // startWebhook runs the webhook binary with the chart's flags, its own ServiceAccount's kubeconfig and env.
-func (c *cluster) startWebhook(t *testing.T, bin, kubeconfig string, port int, env []string) *webhook {
+func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, env []string) *webhook {
 	t.Helper()
 	w := &webhook{port: port, out: &syncBuffer{}, done: make(chan struct{})}
 	w.cmd = exec.CommandContext(context.Background(), bin,
@@ -321,7 +321,7 @@ func (w *webhook) stop(sig syscall.Signal) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	var lc net.ListenConfig
 	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")

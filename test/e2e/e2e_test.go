@@ -74,7 +74,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("7 another process cleans up after a restart", w.restart)
 }
 
-func setup(t *testing.T) *world {
+func setup(t testing.TB) *world {
 	t.Helper()
 	w := &world{}
 	cname := func(target string) []string { return []string{"_acme-challenge IN CNAME " + target} }
@@ -136,7 +136,7 @@ func setup(t *testing.T) *world {
 		}
 	}
 
-	w.bin = buildWebhook(t)
+	w.bin = buildBinary(t, ".")
 	w.hookKC, _ = w.cluster.kubeconfigFor(t, namespace, release)
 	w.hookEnv = []string{
 		"GROUP_NAME=" + groupName,
@@ -260,7 +260,7 @@ func (w *world) issue(t *testing.T, is *issuer, names ...string) *testacme.Resul
 }
 
 // zoneTXT reads a zone by AXFR; zoneEmpty fails the test if it still holds TXT records.
-func (w *world) zoneTXT(t *testing.T, zone string) map[string][]string {
+func (w *world) zoneTXT(t testing.TB, zone string) map[string][]string {
 	t.Helper()
 	txt, err := w.bind.ZoneTXT(zone)
 	if err != nil {
@@ -269,7 +269,7 @@ func (w *world) zoneTXT(t *testing.T, zone string) map[string][]string {
 	return txt
 }
 
-func (w *world) zoneEmpty(t *testing.T, zones ...string) {
+func (w *world) zoneEmpty(t testing.TB, zones ...string) {
 	t.Helper()
 	for _, z := range zones {
 		if txt := w.zoneTXT(t, z); len(txt) != 0 {
@@ -421,21 +421,21 @@ func (w *world) restart(t *testing.T) {
 	w.zoneEmpty(t, delegationZone)
 }
 
-// buildWebhook builds the project's binary as the Dockerfile does.
-func buildWebhook(t *testing.T) string {
+// buildBinary builds a main package of the module (the webhook: ".") as the Dockerfile does.
+func buildBinary(t testing.TB, pkg string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "cert-manager-webhook-delegate")
-	cmd := exec.CommandContext(context.Background(), "go", "build", "-trimpath", "-o", bin, ".")
+	bin := filepath.Join(t.TempDir(), filepath.Base(filepath.Clean(pkg))+".bin")
+	cmd := exec.CommandContext(context.Background(), "go", "build", "-trimpath", "-o", bin, pkg)
 	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the webhook: %v\n%s", err, out)
+		t.Fatalf("building %s: %v\n%s", pkg, err, out)
 	}
 	return bin
 }
 
 // renderChart renders the Helm chart as the README's install command does.
-func renderChart(t *testing.T) []byte {
+func renderChart(t testing.TB) []byte {
 	t.Helper()
 	helm := os.Getenv("HELM")
 	if helm == "" {
