@@ -4,7 +4,6 @@
 package testdns
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -16,12 +15,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testlog"
 )
 
 // Zone is one zone BIND serves.
@@ -46,7 +46,7 @@ type BIND struct {
 	zones  []string
 	dir    string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testlog.Buffer
 	done   chan struct{}
 }
 
@@ -95,7 +95,7 @@ func start(t testing.TB, named string, zones []Zone) (*BIND, error) {
 		KeyAlg:  "hmac-sha256",
 		Secret:  base64.StdEncoding.EncodeToString(secret),
 		dir:     dir,
-		stderr:  &syncBuffer{},
+		stderr:  &testlog.Buffer{},
 		done:    make(chan struct{}),
 	}
 	var conf strings.Builder
@@ -338,21 +338,4 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, data, 0o755)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

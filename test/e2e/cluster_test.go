@@ -15,8 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,6 +39,8 @@ import (
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testlog"
 )
 
 const (
@@ -250,14 +250,14 @@ func (c *cluster) waitAvailable(t testing.TB, timeout time.Duration) {
 type webhook struct {
 	cmd  *exec.Cmd
 	port int
-	out  *syncBuffer
+	out  *testlog.Buffer
 	done chan struct{}
 }
 
 // startWebhook runs the webhook binary with the chart's flags, its own ServiceAccount's kubeconfig and env.
 func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, env []string) *webhook {
 	t.Helper()
-	w := &webhook{port: port, out: &syncBuffer{}, done: make(chan struct{})}
+	w := &webhook{port: port, out: &testlog.Buffer{}, done: make(chan struct{})}
 	w.cmd = exec.CommandContext(context.Background(), bin,
 		fmt.Sprintf("--secure-port=%d", port),
 		"--bind-address=127.0.0.1",
@@ -278,7 +278,7 @@ func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, e
 	t.Cleanup(func() {
 		w.stop(syscall.SIGTERM)
 		if t.Failed() {
-			t.Logf("webhook (pid %d) output:\n%s", w.cmd.Process.Pid, tail(w.out.String(), 80))
+			t.Logf("webhook (pid %d) output:\n%s", w.cmd.Process.Pid, w.out.Tail(80))
 		}
 	})
 	pool := x509.NewCertPool()
@@ -295,11 +295,11 @@ func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, e
 		}
 		select {
 		case <-w.done:
-			t.Fatalf("webhook exited: %s", tail(w.out.String(), 40))
+			t.Fatalf("webhook exited: %s", w.out.Tail(40))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("webhook not healthy after 60s: %v\n%s", err, tail(w.out.String(), 40))
+			t.Fatalf("webhook not healthy after 60s: %v\n%s", err, w.out.Tail(40))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -330,29 +330,4 @@ func freePort(t testing.TB) int {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

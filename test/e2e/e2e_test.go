@@ -35,6 +35,7 @@ import (
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakecloudflare"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testacme"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testdns"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testlog"
 )
 
 const (
@@ -102,12 +103,12 @@ func setup(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	// Pebble logs from its own goroutines, also after a test ends: keep it, and show it when something failed.
-	pebbleLog := &syncBuffer{}
+	pebbleLog := &testlog.Buffer{}
 	w.ca = testacme.Start(w.bind.Addr, pebbleLog)
 	t.Cleanup(func() {
 		w.ca.Close()
 		if t.Failed() {
-			t.Logf("pebble log:\n%s", tail(pebbleLog.String(), 60))
+			t.Logf("pebble log:\n%s", pebbleLog.Tail(60))
 		}
 	})
 
