@@ -161,3 +161,30 @@ func (c *configCache) parse(raw []byte, reg Registry) (*Config, error) {
 	c.mu.Unlock()
 	return cfg, nil
 }
+
+// limiter bounds how many calls run at once per key (a DNS server): past a handful, a server that applies updates
+// one at a time gains nothing, and a burst of new TCP connections overflows its listen queue.
+type limiter struct {
+	mu    sync.Mutex
+	slots map[string]chan struct{}
+}
+
+// acquire waits for one of n slots of key, or for ctx. The returned func releases it.
+func (l *limiter) acquire(ctx context.Context, key string, n int) (func(), error) {
+	l.mu.Lock()
+	if l.slots == nil {
+		l.slots = map[string]chan struct{}{}
+	}
+	ch, ok := l.slots[key]
+	if !ok {
+		ch = make(chan struct{}, n)
+		l.slots[key] = ch
+	}
+	l.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

@@ -56,6 +56,8 @@ type buildEnv struct {
 	// locks serialises work per key across every writer of this process. A provider whose API replaces a whole
 	// record set, or whose read-check-write is not atomic, takes a lock per (account, zone, name) here.
 	locks *keyedMutex
+	// limits bounds concurrent calls per server across every writer of this process.
+	limits *limiter
 }
 
 // writer puts and removes one TXT value at one name. Implementations are safe for concurrent use.
@@ -95,6 +97,11 @@ type libdnsWriter struct {
 	duplicate func(error) bool
 	// zones finds the zone for a name; nil: the provider's ListZones, if it has one.
 	zones func(ctx context.Context, fqdn string) (string, error)
+	// limit, if set, is taken around each provider call (e.g. a per-server concurrency bound).
+	limit func(ctx context.Context) (func(), error)
+	// retryTransient retries a call that failed on the network (dial timeout, reset) within the deadline. Only
+	// for providers where a repeated append or delete is harmless (RFC 2136: both are no-ops when repeated).
+	retryTransient bool
 	// bareZone passes zone names without the trailing dot: libdns/cloudflare sends the zone as given in its
 	// name= lookup, and Cloudflare stores names without one.
 	bareZone bool
@@ -116,9 +123,41 @@ func (w *libdnsWriter) txt(rec record, ttl time.Duration) libdns.TXT {
 	return libdns.TXT{Name: relativeName(rec.FQDN, rec.Zone), TTL: ttl, Text: rec.Value}
 }
 
+// call runs one provider call under the writer's limit, retrying transient network failures when allowed.
+func (w *libdnsWriter) call(ctx context.Context, f func() error) error {
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := func() error {
+			if w.limit != nil {
+				release, err := w.limit(ctx)
+				if err != nil {
+					return err
+				}
+				defer release()
+			}
+			return f()
+		}()
+		if err == nil || !w.retryTransient || attempt == 4 || ctx.Err() != nil || !transient(err) {
+			return err
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < backoff+time.Second {
+			return err
+		}
+		select {
+		case <-time.After(backoff):
+			backoff *= 2
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
 func (w *libdnsWriter) present(ctx context.Context, rec record) error {
 	ctx, failures := withFailures(ctx)
-	_, err := w.p.AppendRecords(ctx, w.zone(rec), []libdns.Record{w.txt(rec, rec.TTL)})
+	err := w.call(ctx, func() error {
+		_, err := w.p.AppendRecords(ctx, w.zone(rec), []libdns.Record{w.txt(rec, rec.TTL)})
+		return err
+	})
 	if err != nil && w.duplicate != nil && w.duplicate(err) {
 		return nil
 	}
@@ -138,7 +177,12 @@ func (w *libdnsWriter) explained(err error, rec record) error {
 func (w *libdnsWriter) cleanUp(ctx context.Context, rec record) error {
 	ctx, failures := withFailures(ctx)
 	// TTL 0 matches any TTL (libdns RecordDeleter contract): the record may have been written with another ttl.
-	deleted, err := w.p.DeleteRecords(ctx, w.zone(rec), []libdns.Record{w.txt(rec, 0)})
+	var deleted []libdns.Record
+	err := w.call(ctx, func() error {
+		var err error
+		deleted, err = w.p.DeleteRecords(ctx, w.zone(rec), []libdns.Record{w.txt(rec, 0)})
+		return err
+	})
 	if err != nil {
 		return w.explained(err, rec)
 	}

@@ -32,7 +32,10 @@ func rfc2136Provider() Provider {
 	}
 }
 
-func buildRFC2136(v any, path string, _ buildEnv) (writer, error) {
+// rfc2136Concurrency is how many updates the webhook sends one DNS server at once.
+const rfc2136Concurrency = 8
+
+func buildRFC2136(v any, path string, env buildEnv) (writer, error) {
 	p := v.(*rfc2136.Provider)
 	var errs []error
 	server, err := normalizeServer(p.Server)
@@ -75,6 +78,12 @@ func buildRFC2136(v any, path string, _ buildEnv) (writer, error) {
 		// duplicate error to recognise; a delete of a missing RR is a no-op too.
 		zones:   func(ctx context.Context, fqdn string) (string, error) { return soaZone(ctx, p.Server, fqdn) },
 		explain: explainRFC2136(p.Server, p.KeyName),
+		// Each update is a new TCP connection (libdns/rfc2136 keeps none) and servers apply updates to a zone one
+		// at a time: a few in flight per server is as fast as it gets, and more only overflow its listen queue.
+		limit: func(ctx context.Context) (func(), error) {
+			return env.limits.acquire(ctx, "rfc2136\x00"+p.Server, rfc2136Concurrency)
+		},
+		retryTransient: true,
 	}, nil
 }
 

@@ -55,6 +55,7 @@ type state struct {
 	writers *writerCache
 	configs configCache
 	locks   keyedMutex
+	limits  limiter
 }
 
 var _ webhook.Solver = (*Solver)(nil)
@@ -89,7 +90,7 @@ func (s *Solver) InitializeWithClient(client kubernetes.Interface, stopCh <-chan
 		env:     buildEnv{httpClient: s.HTTPClient, dns: s.DNS},
 		writers: newWriterCache(256),
 	}
-	st.env.locks = &st.locks
+	st.env.locks, st.env.limits = &st.locks, &st.limits
 	if st.reg == nil {
 		st.reg = DefaultRegistry()
 	}
