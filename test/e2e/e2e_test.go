@@ -405,6 +405,7 @@ func (w *world) missingCNAME(t *testing.T) {
 // 7. The webhook process is killed after Present; a new process performs CleanUp. Nothing is orphaned.
 func (w *world) restart(t *testing.T) {
 	is := w.issuer(w.delegation())
+	before := 0
 	is.beforeAccept = func([]testacme.Challenge) {
 		if n := len(w.zoneTXT(t, delegationZone)["_acme-challenge.validation.example.org."]); n != 2 {
 			t.Errorf("alias holds %d values before the restart, want 2", n)
@@ -415,11 +416,25 @@ func (w *world) restart(t *testing.T) {
 		port := freePort(t)
 		w.hook = w.cluster.startWebhook(t, w.bin, w.hookKC, port, w.hookEnv)
 		w.cluster.setEndpoint(t, port)
-		w.cluster.waitAvailable(t, 60*time.Second)
+		// The APIService still reads Available from before the kill; wait until a call really reaches the new
+		// process (a CleanUp of a value never presented is a harmless no-op), as cert-manager's retries would.
+		probe := testacme.Challenge{Domain: "restart.test", Value: "probe-never-presented"}
+		deadline := time.Now().Add(60 * time.Second)
+		for !strings.Contains(w.hook.out.String(), `action="cleanup" dnsName="restart.test"`) {
+			if err := is.w.client.CleanUp(is.request(probe)); err != nil && time.Now().After(deadline) {
+				t.Fatalf("the new webhook is not reachable through the aggregator: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		t.Logf("new webhook pid %d serves on port %d", w.hook.cmd.Process.Pid, port)
+		before = strings.Count(w.hook.out.String(), `action="cleanup" dnsName="restart.test"`)
 	}
 	w.issue(t, is, "restart.test", "*.restart.test")
 	w.zoneEmpty(t, delegationZone)
+	// The CleanUps were done by the new process, which never saw the Presents.
+	if n := strings.Count(w.hook.out.String(), `action="cleanup" dnsName="restart.test"`) - before; n != 2 {
+		t.Fatalf("the new webhook logged %d CleanUps of restart.test, want 2", n)
+	}
 }
 
 // buildBinary builds a main package of the module (the webhook: ".") as the Dockerfile does.
