@@ -89,17 +89,9 @@ func TestSchemaCoversEveryValue(t *testing.T) {
 // from the files the other tests render and apply.
 func TestReadmeInstall(t *testing.T) {
 	t.Parallel()
-	readme := readFile(t, readmeFile)
 	install := readFile(t, installFile)
 	issuer := readFile(t, issuerFile)
-	at := strings.Index(readme, "\n## Install\n")
-	if at < 0 {
-		t.Fatal("the chart README has no `## Install` section")
-	}
-	section := readme[at+1:]
-	if next := strings.Index(section[1:], "\n## "); next >= 0 {
-		section = section[:next+1]
-	}
+	section := installSection(t, readmeFile)
 	cmd := strings.Index(section, "```console\n"+install+"```\n")
 	iss := strings.Index(section, "```yaml\n"+issuer+"```\n")
 	if cmd < 0 {
@@ -339,18 +331,25 @@ func firstDifference(got, want string) string {
 // the tests render, verbatim.
 func TestRootReadmeInstall(t *testing.T) {
 	t.Parallel()
-	readme := readFile(t, "README.md")
-	at := strings.Index(readme, "\n## Install\n")
-	if at < 0 {
-		t.Fatal("README.md has no `## Install` section")
-	}
-	section := readme[at+1:]
-	if next := strings.Index(section[1:], "\n## "); next >= 0 {
-		section = section[:next+1]
-	}
+	section := installSection(t, "README.md")
 	for file, block := range map[string]string{installFile: "```sh\n", issuerFile: "```yaml\n"} {
 		if want := block + readFile(t, file) + "```\n"; !strings.Contains(section, want) {
 			t.Errorf("README.md's Install section does not show %s verbatim:\n%s", file, want)
 		}
 	}
+}
+
+// installSection returns the "## Install" section of a Markdown file, up to the next level-2 heading.
+func installSection(t *testing.T, file string) string {
+	t.Helper()
+	readme := readFile(t, file)
+	at := strings.Index(readme, "\n## Install\n")
+	if at < 0 {
+		t.Fatalf("%s has no `## Install` section", file)
+	}
+	section := readme[at+1:]
+	if next := strings.Index(section[1:], "\n## "); next >= 0 {
+		section = section[:next+1]
+	}
+	return section
 }

@@ -23,7 +23,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,6 +33,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testlog"
 )
 
 // testWebhookServes runs the webhook binary (built as the Dockerfile builds it) as UID 65532 with the arguments and
@@ -260,24 +261,6 @@ func grantMetrics(t *testing.T, k *kube, user string) {
 	}
 }
 
-// lockedBuffer collects a child process's output; the test reads it while the process writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startWebhook starts the binary as the non-root user; the test's cleanup stops it (SIGTERM, then SIGKILL).
 func startWebhook(t *testing.T, bin string, args, env []string) *process {
 	t.Helper()
@@ -313,7 +296,7 @@ func startWebhook(t *testing.T, bin string, args, env []string) *process {
 
 type process struct {
 	pid  int
-	out  lockedBuffer
+	out  testlog.Buffer
 	done chan struct{}
 	err  error
 }
