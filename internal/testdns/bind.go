@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testlog"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testnet"
 )
 
 // Zone is one zone BIND serves.
@@ -83,7 +83,7 @@ func Start(t testing.TB, zones ...Zone) *BIND {
 
 func start(t testing.TB, named string, zones []Zone) (*BIND, error) {
 	dir := t.TempDir()
-	port, err := freePort()
+	port, err := testnet.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -311,25 +311,6 @@ func zoneFile(origin string, records []string) string {
 		s.WriteString(r + "\n")
 	}
 	return s.String()
-}
-
-// freePort returns a port free on 127.0.0.1 for both UDP and TCP at the time of the call.
-func freePort() (int, error) {
-	for range 20 {
-		var lc net.ListenConfig
-		l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := lc.ListenPacket(context.Background(), "udp", fmt.Sprintf("127.0.0.1:%d", port))
-		_ = l.Close()
-		if err == nil {
-			_ = u.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free port on 127.0.0.1")
 }
 
 func copyFile(src, dst string) error {

@@ -5,14 +5,9 @@ package chart
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"math/big"
@@ -35,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testlog"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testnet"
 )
 
 // testWebhookServes runs the webhook binary (built as the Dockerfile builds it) as UID 65532 with the arguments and
@@ -206,14 +202,14 @@ func testWebhookServes(t *testing.T, env *envtest.Environment, k *kube, objs []*
 		}
 	})
 	t.Run("serving certificate rotates without a restart", func(t *testing.T) {
-		if got := servedSerial(t, addr, ca, serverName); got.Cmp(first.serial) != 0 {
-			t.Fatalf("serving serial %s, want the first certificate's %s", got, first.serial)
+		if got := servedSerial(t, addr, ca, serverName); got.Cmp(first.Cert.SerialNumber) != 0 {
+			t.Fatalf("serving serial %s, want the first certificate's %s", got, first.Cert.SerialNumber)
 		}
 		second := ca.issue(t, dnsNames)
 		start := time.Now()
 		second.writeLikeKubelet(t, tlsDir, "..second")
 		waitFor(t, 90*time.Second, logs, "the renewed certificate to be served", func() error {
-			if got := servedSerial(t, addr, ca, serverName); got.Cmp(second.serial) != 0 {
+			if got := servedSerial(t, addr, ca, serverName); got.Cmp(second.Cert.SerialNumber) != 0 {
 				return fmt.Errorf("still serving serial %s", got)
 			}
 			return nil
@@ -357,82 +353,39 @@ func expectStatus(c *http.Client, method, url string, body []byte, want int) err
 	return nil
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago (the webhook takes a port, not a listener).
+// freePort returns a port on 127.0.0.1 that was free a moment ago (the webhook takes a port, not a listener).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testnet.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // testCA stands in for the chart's CA Issuer.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
+type testCA struct{ *testnet.CA }
 
-type leaf struct {
-	serial          *big.Int
-	certPEM, keyPEM []byte
-}
+// leaf is a serving certificate the test CA signed.
+type leaf struct{ *testnet.Leaf }
 
 func newTestCA(t *testing.T) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testnet.NewCA("chart-test CA", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "chart-test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
+	return &testCA{ca}
 }
 
 // issue signs a serving certificate for dnsNames, as the chart's serving Certificate asks cert-manager to.
 func (ca *testCA) issue(t *testing.T, dnsNames []string) *leaf {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	l, err := ca.Issue("", dnsNames, nil, x509.ExtKeyUsageServerAuth)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, DNSNames: dnsNames,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &leaf{
-		serial:  serial,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
-	}
+	return &leaf{l}
 }
 
 // writeLikeKubelet updates dir the way the kubelet updates a Secret volume (its AtomicWriter): the files live in a
@@ -444,7 +397,7 @@ func (l *leaf) writeLikeKubelet(t *testing.T, dir, version string) {
 	if err := os.Mkdir(vdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, b := range map[string][]byte{"tls.crt": l.certPEM, "tls.key": l.keyPEM} {
+	for name, b := range map[string][]byte{"tls.crt": l.CertPEM, "tls.key": l.KeyPEM} {
 		p := filepath.Join(vdir, name)
 		if err := os.WriteFile(p, b, 0o440); err != nil {
 			t.Fatal(err)
@@ -478,7 +431,7 @@ func (l *leaf) writeLikeKubelet(t *testing.T, dir, version string) {
 // nil, presents the user's client certificate.
 func (ca *testCA) client(t *testing.T, serverName string, user *envtest.AuthenticatedUser) *http.Client {
 	t.Helper()
-	cfg := &tls.Config{RootCAs: ca.pool, ServerName: serverName, MinVersion: tls.VersionTLS12}
+	cfg := &tls.Config{RootCAs: ca.Pool, ServerName: serverName, MinVersion: tls.VersionTLS12}
 	if user != nil {
 		rc := user.Config()
 		pair, err := tls.X509KeyPair(rc.CertData, rc.KeyData)
@@ -494,7 +447,7 @@ func (ca *testCA) client(t *testing.T, serverName string, user *envtest.Authenti
 func servedSerial(t *testing.T, addr string, ca *testCA, serverName string) *big.Int {
 	t.Helper()
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second},
-		Config: &tls.Config{RootCAs: ca.pool, ServerName: serverName, MinVersion: tls.VersionTLS12}}
+		Config: &tls.Config{RootCAs: ca.Pool, ServerName: serverName, MinVersion: tls.VersionTLS12}}
 	conn, err := d.DialContext(context.Background(), "tcp", addr)
 	if err != nil {
 		t.Fatalf("TLS handshake with the webhook: %v", err)

@@ -41,6 +41,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testlog"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testnet"
 )
 
 const (
@@ -58,7 +59,7 @@ type cluster struct {
 	config *rest.Config
 	dir    string
 	// servingCA signs the webhook's serving certificate (the chart has cert-manager do this).
-	servingCA *keyPair
+	servingCA *testnet.CA
 	serving   *keyPair
 }
 
@@ -70,7 +71,7 @@ func startCluster(t testing.TB) *cluster {
 	frontCA := newCA(t, "front-proxy-ca")
 	proxyClient := newLeaf(t, frontCA, "front-proxy-client", nil, nil, x509.ExtKeyUsageClientAuth)
 	frontCAFile := filepath.Join(dir, "front-proxy-ca.crt")
-	if err := os.WriteFile(frontCAFile, frontCA.CertPEM, 0o600); err != nil {
+	if err := os.WriteFile(frontCAFile, frontCA.PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := &envtest.Environment{}
@@ -192,7 +193,7 @@ func (c *cluster) registerWebhook(t testing.TB, port int) {
 		Spec: apiregv1.APIServiceSpec{
 			Group: groupName, Version: "v1alpha1",
 			Service:              &apiregv1.ServiceReference{Namespace: namespace, Name: release, Port: ptr.To[int32](443)},
-			CABundle:             c.servingCA.CertPEM,
+			CABundle:             c.servingCA.PEM,
 			GroupPriorityMinimum: 1000, VersionPriority: 15,
 		},
 	}
@@ -281,9 +282,7 @@ func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, e
 			t.Logf("webhook (pid %d) output:\n%s", w.cmd.Process.Pid, w.out.Tail(80))
 		}
 	})
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(c.servingCA.CertPEM)
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}}
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.servingCA.Pool, ServerName: "127.0.0.1"}}}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/healthz", port))
@@ -323,11 +322,9 @@ func (w *webhook) stop(sig syscall.Signal) {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	var lc net.ListenConfig
-	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	port, err := testnet.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
