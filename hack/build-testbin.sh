@@ -70,4 +70,6 @@ build_etcd() {
 build_etcd
 build_kube
 "$BIN/kube-apiserver" --version >&2
-"$BIN/etcd" --version | head -1 >&2
+# No "| head" here: under pipefail, etcd dying of SIGPIPE after head exits fails the build (exit 141).
+version=$("$BIN/etcd" --version)
+echo "${version%%$'\n'*}" >&2
