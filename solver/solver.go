@@ -128,7 +128,9 @@ func (s *Solver) Present(ch *whapi.ChallengeRequest) error {
 }
 
 // CleanUp implements webhook.Solver: it deletes exactly the challenge's TXT value; already gone is success. It
-// needs nothing from Present, so any replica can clean up, and a shutdown does not cancel it.
+// needs nothing from Present, so any replica can clean up, and a shutdown does not cancel it. A request that
+// Present refuses on its own terms (config, names, key) has nothing to clean up and succeeds; a missing Secret
+// or a provider failure is an error, so cert-manager retries.
 func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) error {
 	st := s.state.Load()
 	if st == nil {
@@ -136,7 +138,31 @@ func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), st.timeout)
 	defer cancel()
-	return st.run(ctx, ch, false)
+	err := st.run(ctx, ch, false)
+	var invalid *invalidChallenge
+	if ch != nil && errors.As(err, &invalid) {
+		// The Challenge carries its own copy of the issuer's config, so a config that cannot be parsed or mapped
+		// stays that way: Present refused it before touching DNS, and failing here would keep the Challenge's
+		// finalizer (and its namespace) forever.
+		klog.FromContext(ctx).Error(err, "nothing to clean up: Present refuses this challenge before any DNS call",
+			"uid", ch.UID, "dnsName", ch.DNSName, "resourceNamespace", ch.ResourceNamespace)
+		return nil
+	}
+	return err
+}
+
+// invalidChallenge is an error decided by the challenge request alone (its config, names and key), before any
+// Secret or provider is read. Present always fails the same way for it, so nothing can have been written.
+type invalidChallenge struct{ err error }
+
+func (e *invalidChallenge) Error() string { return e.err.Error() }
+func (e *invalidChallenge) Unwrap() error { return e.err }
+
+func invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &invalidChallenge{err}
 }
 
 func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bool) error {
@@ -149,7 +175,7 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 	}
 	log := klog.FromContext(ctx).WithValues("uid", ch.UID, "action", action, "dnsName", ch.DNSName)
 	if err := checkKey(ch.Key); err != nil {
-		return err
+		return invalid(err)
 	}
 	var raw []byte
 	if ch.Config != nil {
@@ -157,15 +183,15 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 	}
 	cfg, err := st.configs.parse(raw, st.reg)
 	if err != nil {
-		return err
+		return invalid(err)
 	}
 	t, err := Resolve(cfg, st.reg, Challenge{DNSName: ch.DNSName, ResolvedFQDN: ch.ResolvedFQDN, ResolvedZone: ch.ResolvedZone})
 	if err != nil {
-		return err
+		return invalid(err)
 	}
 	if ch.ResourceNamespace == "" {
-		return errors.New("the challenge has no resourceNamespace, so its Secrets cannot be found; this is a " +
-			"cert-manager bug or a hand-made request")
+		return invalid(errors.New("the challenge has no resourceNamespace, so its Secrets cannot be found; this is " +
+			"a cert-manager bug or a hand-made request"))
 	}
 	entry := st.reg[t.Provider.Name]
 	cw, err := st.writer(ctx, ch.ResourceNamespace, t.Provider)

@@ -289,37 +289,49 @@ func TestBadInputFailsBeforeAnyProviderCall(t *testing.T) {
 		name string
 		ch   func() *whapi.ChallengeRequest
 		want []string
+		// cleanUpOK: the request alone is invalid, so Present wrote nothing and CleanUp succeeds rather than
+		// keep the Challenge's finalizer forever (its config is a copy that no fix of the issuer reaches).
+		cleanUpOK bool
 	}{
-		{"empty key", func() *whapi.ChallengeRequest { return challenge(good, "") }, []string{"challenge key is empty"}},
-		{"quote in key", func() *whapi.ChallengeRequest { return challenge(good, `a"b`) }, []string{"character"}},
-		{"nil config", func() *whapi.ChallengeRequest { c := challenge(good, key(1)); c.Config = nil; return c }, []string{"config is empty"}},
+		{"empty key", func() *whapi.ChallengeRequest { return challenge(good, "") }, []string{"challenge key is empty"}, true},
+		{"quote in key", func() *whapi.ChallengeRequest { return challenge(good, `a"b`) }, []string{"character"}, true},
+		{"nil config", func() *whapi.ChallengeRequest { c := challenge(good, key(1)); c.Config = nil; return c }, []string{"config is empty"}, true},
 		{"missing secret", func() *whapi.ChallengeRequest {
 			return challenge(`{"domainAlias":"validation.example.org","aliasProvider":{"cloudflare":{"api_token":{"secretKeyRef":{"name":"absent","key":"t"}}}}}`, key(1))
-		}, []string{"config.aliasProvider.cloudflare.api_token", `secret "absent" not found in namespace "issuer-ns"`}},
+		}, []string{"config.aliasProvider.cloudflare.api_token", `secret "absent" not found in namespace "issuer-ns"`}, false},
 		{"missing key in secret", func() *whapi.ChallengeRequest {
 			return challenge(`{"domainAlias":"validation.example.org","aliasProvider":{"cloudflare":{"api_token":{"secretKeyRef":{"name":"nokey","key":"t"}}}}}`, key(1))
-		}, []string{`Secret "nokey" in namespace "issuer-ns" has no key "t"`, "its keys: another, other"}},
-		{"no namespace", func() *whapi.ChallengeRequest { c := challenge(good, key(1)); c.ResourceNamespace = ""; return c }, []string{"resourceNamespace"}},
+		}, []string{`Secret "nokey" in namespace "issuer-ns" has no key "t"`, "its keys: another, other"}, false},
+		{"no namespace", func() *whapi.ChallengeRequest { c := challenge(good, key(1)); c.ResourceNamespace = ""; return c }, []string{"resourceNamespace"}, true},
 		{"followed CNAME outside the alias", func() *whapi.ChallengeRequest {
 			c := challenge(good, key(1))
 			c.ResolvedFQDN, c.ResolvedZone = "_acme-challenge.elsewhere.example.net.", "example.net."
 			return c
-		}, []string{"outside config.domainAlias"}},
+		}, []string{"outside config.domainAlias"}, true},
 		{"aliasZone not at the provider", func() *whapi.ChallengeRequest {
 			return challenge(`{"domainAlias":"validation.example.org","aliasZone":"example.org","aliasProvider":`+cloudflareBlock+`}`, key(1))
-		}, []string{"expected 1 zone, got 0", "has no zone example.org. that this token can see"}},
+		}, []string{"expected 1 zone, got 0", "has no zone example.org. that this token can see"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(e.cf.Requests())
-			for _, call := range []func(*whapi.ChallengeRequest) error{e.s.Present, e.s.CleanUp} {
-				err := call(tc.ch())
+			for _, call := range []struct {
+				name string
+				f    func(*whapi.ChallengeRequest) error
+			}{{"Present", e.s.Present}, {"CleanUp", e.s.CleanUp}} {
+				err := call.f(tc.ch())
+				if call.name == "CleanUp" && tc.cleanUpOK {
+					if err != nil {
+						t.Errorf("CleanUp = %v, want success: Present refuses this request, so nothing was written", err)
+					}
+					continue
+				}
 				if err == nil {
-					t.Fatal("want an error")
+					t.Fatalf("%s: want an error", call.name)
 				}
 				for _, w := range tc.want {
 					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q does not contain %q", err, w)
+						t.Errorf("%s: error %q does not contain %q", call.name, err, w)
 					}
 				}
 			}
