@@ -58,6 +58,12 @@ func Start(dnsAddr string, logw io.Writer) *CA {
 	return &CA{DirectoryURL: srv.URL + wfe.DirectoryPath, HTTPClient: srv.Client(), ca: authority, srv: srv}
 }
 
+// ServerCAPEM returns, PEM-encoded, the certificate the ACME server's TLS chain verifies against (the caBundle of
+// an ACME issuer that talks to this Pebble).
+func (c *CA) ServerCAPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.srv.Certificate().Raw})
+}
+
 // Close stops the ACME server.
 func (c *CA) Close() { c.srv.Close() }
 

@@ -1,0 +1,361 @@
+//go:build integration
+
+package e2e
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	cmclient "github.com/cert-manager/cert-manager/pkg/client/clientset/versioned"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testlog"
+)
+
+// TestCertManagerController drives the webhook binary with cert-manager's real controllers (v1.21.2's code,
+// run by test/cmcontroller with the RBAC of cert-manager's own Helm chart): Issuer and Certificate objects in,
+// a certificate Secret out, with the controller's own self-check through DNS, its 60 s wait after it, and its
+// finalizers calling CleanUp.
+func TestCertManagerController(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+
+	// cert-manager's CRDs and its controller's RBAC, rendered from its own chart, as a cluster has them.
+	manifests := renderCertManagerChart(t)
+	crds := w.cluster.applyManifests(t, manifests, func(o *unstructured.Unstructured) bool {
+		return o.GetKind() == "CustomResourceDefinition"
+	})
+	waitCRDsEstablished(t, w, len(crds))
+	w.cluster.applyManifests(t, manifests, func(o *unstructured.Unstructured) bool {
+		switch o.GetKind() {
+		case "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			return true
+		}
+		return false
+	})
+	cm := cmclient.NewForConfigOrDie(w.cluster.config)
+
+	ctrlKC, _ := w.cluster.kubeconfigFor(t, namespace, "cert-manager")
+	ctrl := startController(t, buildBinary(t, "./test/cmcontroller"), ctrlKC, w.bind.Addr)
+
+	// A ClusterIssuer: its Secrets live in the cluster resource namespace (cert-manager), where the chart lets
+	// the webhook read them.
+	webhookSolver := func(config map[string]any) cmacme.ACMEChallengeSolver {
+		raw, err := json.Marshal(config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cmacme.ACMEChallengeSolver{DNS01: &cmacme.ACMEChallengeSolverDNS01{Webhook: &cmacme.ACMEIssuerDNS01ProviderWebhook{
+			GroupName: groupName, SolverName: "delegate", Config: &apiextensionsv1.JSON{Raw: raw},
+		}}}
+	}
+	acmeSpec := func(account string, solver cmacme.ACMEChallengeSolver) cmapi.IssuerSpec {
+		return cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{ACME: &cmacme.ACMEIssuer{
+			Server:     w.ca.DirectoryURL,
+			CABundle:   w.ca.ServerCAPEM(),
+			PrivateKey: cmmeta.SecretKeySelector{LocalObjectReference: cmmeta.LocalObjectReference{Name: account}},
+			Solvers:    []cmacme.ACMEChallengeSolver{solver},
+		}}}
+	}
+	ci := &cmapi.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "pebble-delegate"}, Spec: acmeSpec("pebble-account", webhookSolver(w.delegation()))}
+	if _, err := cm.CertmanagerV1().ClusterIssuers().Create(ctx, ci, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	team := "team-a"
+	if _, err := w.cluster.admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: team}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A namespaced Issuer whose config Present must refuse: domainAlias names the record, not the alias.
+	bad := map[string]any{"domainAlias": "_acme-challenge.validation.example.org", "aliasProvider": w.rfc2136}
+	is := &cmapi.Issuer{ObjectMeta: metav1.ObjectMeta{Name: "bad-config", Namespace: team}, Spec: acmeSpec("bad-account", webhookSolver(bad))}
+	if _, err := cm.CertmanagerV1().Issuers(team).Create(ctx, is, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("controller (pid %d) output:\n%s", ctrl.cmd.Process.Pid, ctrl.out.Tail(120))
+		}
+	})
+
+	t.Run("Certificate for apex and wildcard through a ClusterIssuer", func(t *testing.T) {
+		t.Parallel()
+		cert := certificate(team, "example-com", "pebble-delegate", cmapi.ClusterIssuerKind, "example.com", "*.example.com")
+		if _, err := cm.CertmanagerV1().Certificates(team).Create(ctx, cert, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// Two challenges, one after the other (cert-manager never solves two at one name at once), each with
+		// its 60 s wait after the self-check.
+		waitFor(t, 6*time.Minute, "Certificate example-com Ready", func() (bool, string) {
+			c, err := cm.CertmanagerV1().Certificates(team).Get(ctx, "example-com", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, cond := range c.Status.Conditions {
+				if cond.Type == cmapi.CertificateConditionReady {
+					return cond.Status == cmmeta.ConditionTrue, cond.Reason + ": " + cond.Message + "; " + challengeStates(ctx, cm, team)
+				}
+			}
+			return false, "no Ready condition; " + challengeStates(ctx, cm, team)
+		})
+		sec, err := w.cluster.admin.CoreV1().Secrets(team).Get(ctx, "example-com-tls", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := verifyChain(t, w, sec.Data[corev1.TLSCertKey])
+		if !sameSet(leaf.DNSNames, []string{"example.com", "*.example.com"}) {
+			t.Fatalf("certificate SANs %v", leaf.DNSNames)
+		}
+		t.Logf("issued %v by %s, valid until %s", leaf.DNSNames, leaf.Issuer, leaf.NotAfter.Format(time.RFC3339))
+		// The Order controller deletes the finished Challenges; their finalizer lets them go only after CleanUp
+		// succeeded. Nothing may be left in the delegation zone.
+		waitFor(t, time.Minute, "the Challenges of example.com cleaned up and deleted", func() (bool, string) {
+			chs, err := cm.AcmeV1().Challenges(team).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			var left []string
+			for _, ch := range chs.Items {
+				if strings.TrimPrefix(ch.Spec.DNSName, "*.") == "example.com" {
+					left = append(left, fmt.Sprintf("%s (state %q, finalizers %v, reason %q)", ch.Name, ch.Status.State, ch.Finalizers, ch.Status.Reason))
+				}
+			}
+			return len(left) == 0, strings.Join(left, "; ")
+		})
+		w.zoneEmpty(t, delegationZone)
+	})
+
+	t.Run("bad config is shown on the Challenge and does not hold its finalizer", func(t *testing.T) {
+		t.Parallel()
+		cert := certificate(team, "bad-config", "bad-config", cmapi.IssuerKind, "b.test")
+		if _, err := cm.CertmanagerV1().Certificates(team).Create(ctx, cert, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var ch cmacme.Challenge
+		waitFor(t, 2*time.Minute, "the Challenge of b.test to show the config error", func() (bool, string) {
+			chs, err := cm.AcmeV1().Challenges(team).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, c := range chs.Items {
+				if c.Spec.DNSName == "b.test" {
+					ch = c
+					return strings.Contains(c.Status.Reason, "config.domainAlias"), "reason: " + c.Status.Reason
+				}
+			}
+			return false, "no challenge yet; " + challengeStates(ctx, cm, team)
+		})
+		t.Logf("kubectl describe challenge shows: %s", ch.Status.Reason)
+		if !strings.Contains(ch.Status.Reason, "_acme-challenge.") || strings.Contains(ch.Status.Reason, w.bind.Secret) {
+			t.Fatalf("the reason does not explain the prefix, or leaks the TSIG secret: %s", ch.Status.Reason)
+		}
+		if !slices.Contains(ch.Finalizers, cmacme.ACMEDomainQualifiedFinalizer) {
+			t.Fatalf("challenge finalizers %v: the controller has not started processing it", ch.Finalizers)
+		}
+		// Deleting it runs the finalizer (CleanUp with the same, still bad, config): it must go away, not hang.
+		// The Order is still pending, so its controller recreates the Challenge under the same name: watch the UID.
+		if err := cm.AcmeV1().Challenges(team).Delete(ctx, ch.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "the bad Challenge to be deleted", func() (bool, string) {
+			c, err := cm.AcmeV1().Challenges(team).Get(ctx, ch.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) || (err == nil && c.UID != ch.UID) {
+				return true, ""
+			}
+			if err != nil {
+				return false, err.Error()
+			}
+			return false, fmt.Sprintf("finalizers %v, reason %q", c.Finalizers, c.Status.Reason)
+		})
+		if txt, err := w.bind.ZoneTXT(delegationZone); err != nil || len(txt["_acme-challenge._acme-challenge.validation.example.org."]) != 0 {
+			t.Fatalf("the bad config reached DNS: %v %v", txt, err)
+		}
+	})
+}
+
+func certificate(ns, name, issuer, kind string, dnsNames ...string) *cmapi.Certificate {
+	return &cmapi.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: cmapi.CertificateSpec{
+			SecretName: name + "-tls",
+			DNSNames:   dnsNames,
+			IssuerRef:  cmmeta.IssuerReference{Name: issuer, Kind: kind, Group: "cert-manager.io"},
+			PrivateKey: &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256},
+		},
+	}
+}
+
+// challengeStates summarises the namespace's Challenges for progress and failure messages.
+func challengeStates(ctx context.Context, cm cmclient.Interface, ns string) string {
+	chs, err := cm.AcmeV1().Challenges(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	var s []string
+	for _, ch := range chs.Items {
+		s = append(s, fmt.Sprintf("%s %s presented=%t %q", ch.Spec.DNSName, ch.Status.State, ch.Status.Presented, ch.Status.Reason))
+	}
+	return "challenges: [" + strings.Join(s, "; ") + "]"
+}
+
+// waitFor polls cond until it holds, logging each new status; it fails the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	start := time.Now()
+	last := ""
+	for {
+		ok, status := cond()
+		if ok {
+			t.Logf("%s after %s", what, time.Since(start).Round(time.Second))
+			return
+		}
+		if status != last {
+			t.Logf("waiting for %s: %s", what, status)
+			last = status
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not after %s: %s", what, timeout, status)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// verifyChain checks a PEM chain against Pebble's root and returns the leaf.
+func verifyChain(t *testing.T, w *world, chainPEM []byte) *x509.Certificate {
+	t.Helper()
+	var certs []*x509.Certificate
+	for rest := chainPEM; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		t.Fatal("the certificate Secret holds no certificate")
+	}
+	roots, err := w.ca.Roots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+		t.Fatalf("the issued chain does not verify against Pebble's root: %v", err)
+	}
+	return certs[0]
+}
+
+// waitCRDsEstablished waits until n cert-manager CRDs are Established, so their kinds can be created.
+func waitCRDsEstablished(t *testing.T, w *world, n int) {
+	t.Helper()
+	dyn := w.cluster.dynamic()
+	waitFor(t, time.Minute, "cert-manager's CRDs established", func() (bool, string) {
+		list, err := dyn.Resource(crdGVR).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		est := 0
+		for _, item := range list.Items {
+			conds, _, _ := unstructured.NestedSlice(item.Object, "status", "conditions")
+			for _, c := range conds {
+				m, _ := c.(map[string]any)
+				if m["type"] == "Established" && m["status"] == "True" && strings.HasSuffix(item.GetName(), "cert-manager.io") {
+					est++
+				}
+			}
+		}
+		return est >= n, fmt.Sprintf("%d of %d established", est, n)
+	})
+}
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+func (c *cluster) dynamic() dynamic.Interface { return dynamic.NewForConfigOrDie(c.config) }
+
+// controller is cert-manager's controller (test/cmcontroller), running as its own process.
+type controller struct {
+	cmd  *exec.Cmd
+	out  *testlog.Buffer
+	done chan struct{}
+}
+
+// startController runs the controller with cert-manager's own ServiceAccount identity, solving DNS-01 with its
+// self-check against BIND only (never the machine's resolvers).
+func startController(t *testing.T, bin, kubeconfig, dnsAddr string) *controller {
+	t.Helper()
+	c := &controller{out: &testlog.Buffer{}, done: make(chan struct{})}
+	c.cmd = exec.CommandContext(context.Background(), bin,
+		"--kubeconfig="+kubeconfig,
+		"--cluster-resource-namespace="+namespace,
+		"--dns01-recursive-nameservers="+dnsAddr,
+		"--dns01-recursive-nameservers-only",
+		"--v=2",
+	)
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(15 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	return c
+}
+
+// renderCertManagerChart renders cert-manager's own Helm chart (from the module cache, at go.mod's version) with
+// its CRDs, as `helm install cert-manager --namespace cert-manager --set crds.enabled=true` would.
+func renderCertManagerChart(t *testing.T) []byte {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager").Output()
+	if err != nil {
+		t.Fatalf("finding cert-manager in the module cache (go mod download): %v", err)
+	}
+	chart := filepath.Join(strings.TrimSpace(string(out)), "deploy", "charts", "cert-manager")
+	if _, err := os.Stat(chart); err != nil {
+		t.Fatal(err)
+	}
+	b, err := exec.Command(os.Getenv("HELM"), "template", "cert-manager", chart, "--namespace", namespace,
+		"--set", "crds.enabled=true").Output()
+	if err != nil {
+		t.Fatalf("helm template cert-manager: %v", err)
+	}
+	return b
+}
