@@ -201,6 +201,10 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 	zone := t.Zone
 	if zone == "" {
 		if zone, err = cw.findZone(ctx, t.FQDN); err != nil {
+			if transient(err) {
+				return cw.redact(fmt.Errorf("finding the zone of %s at %s (config.%s): %w%s", t.FQDN,
+					t.Provider.Name, t.Provider.Path, err, unreachable(t.Provider)))
+			}
 			return cw.redact(fmt.Errorf("finding the zone of %s at %s (config.%s): %w; set config.%s to that zone",
 				t.FQDN, t.Provider.Name, t.Provider.Path, err, zoneField(t.Rule)))
 		}
@@ -221,11 +225,26 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 		if !present {
 			verb = "deleting the TXT record at"
 		}
-		return cw.redact(fmt.Errorf("%s %s in zone %s with %s (config.%s): %w", verb, t.FQDN, zone,
-			t.Provider.Name, t.Provider.Path, err))
+		hint := ""
+		if transient(err) {
+			hint = unreachable(t.Provider)
+		}
+		return cw.redact(fmt.Errorf("%s %s in zone %s with %s (config.%s): %w%s", verb, t.FQDN, zone,
+			t.Provider.Name, t.Provider.Path, err, hint))
 	}
 	log.V(1).Info("done", "fqdn", t.FQDN, "zone", zone, "provider", t.Provider.Name, "rule", t.Rule)
 	return nil
+}
+
+// unreachable says what to check when a provider could not be reached over the network (after the retries).
+func unreachable(pc *ProviderConfig) string {
+	if pc.Name == "rfc2136" {
+		return fmt.Sprintf("; the DNS server in config.%s.server could not be reached over TCP (updates and zone "+
+			"lookups use TCP): check the address and that the webhook's pods may reach it (NetworkPolicy, "+
+			"firewall); cert-manager retries", pc.Path)
+	}
+	return fmt.Sprintf("; %s's API could not be reached: check that the webhook's pods may reach it (NetworkPolicy, "+
+		"egress firewall, HTTPS_PROXY); cert-manager retries", pc.Name)
 }
 
 // writer returns the cached writer for a provider config in a namespace, building it when the config or one of

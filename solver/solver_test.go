@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -560,4 +562,33 @@ func TestKeyedMutexSerialises(t *testing.T) {
 		t.Fatal("lock on a cancelled context succeeded while held")
 	}
 	unlock()
+}
+
+// TestUnreachableServerSaysWhatToCheck: a DNS server that is down is a network problem to report as such, not
+// a missing zone to configure.
+func TestUnreachableServerSaysWhatToCheck(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	_ = ln.Close() // nothing listens there now: connection refused
+	block := strings.Replace(e.rfc2136(), strconv.Quote(e.bind.Addr), strconv.Quote(down), 1)
+	for _, cfg := range []string{
+		`{"domainAlias":"validation.example.org","aliasProvider":` + block + `}`,
+		`{"domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":` + block + `}`,
+	} {
+		for name, call := range map[string]func(*whapi.ChallengeRequest) error{"Present": e.s.Present, "CleanUp": e.s.CleanUp} {
+			err := call(challenge(cfg, key(1)))
+			if err == nil {
+				t.Fatalf("%s succeeded against a server that is down", name)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "config.aliasProvider.rfc2136.server could not be reached") || strings.Contains(msg, "set config.aliasZone") {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	}
 }
