@@ -247,8 +247,8 @@ func (c *cluster) waitAvailable(t testing.TB, timeout time.Duration) {
 	t.Fatalf("APIService v1alpha1.%s not Available after %s: %s", groupName, timeout, last)
 }
 
-// webhook is the project's own binary, running as a separate process.
-type webhook struct {
+// process is a binary the test started (the webhook, cert-manager's controller), running as a separate process.
+type process struct {
 	cmd  *exec.Cmd
 	port int
 	out  *testlog.Buffer
@@ -256,9 +256,9 @@ type webhook struct {
 }
 
 // startWebhook runs the webhook binary with the chart's flags, its own ServiceAccount's kubeconfig and env.
-func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, env []string) *webhook {
+func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, env []string) *process {
 	t.Helper()
-	w := &webhook{port: port, out: &testlog.Buffer{}, done: make(chan struct{})}
+	w := &process{port: port, out: &testlog.Buffer{}, done: make(chan struct{})}
 	w.cmd = exec.CommandContext(context.Background(), bin,
 		fmt.Sprintf("--secure-port=%d", port),
 		"--bind-address=127.0.0.1",
@@ -304,8 +304,8 @@ func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, e
 	}
 }
 
-// stop signals the webhook (SIGKILL to simulate a crash) and waits for it to exit.
-func (w *webhook) stop(sig syscall.Signal) {
+// stop signals the process (SIGKILL to simulate a crash) and waits for it to exit.
+func (w *process) stop(sig syscall.Signal) {
 	select {
 	case <-w.done:
 		return

@@ -299,18 +299,11 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 
 func (c *cluster) dynamic() dynamic.Interface { return dynamic.NewForConfigOrDie(c.config) }
 
-// controller is cert-manager's controller (test/cmcontroller), running as its own process.
-type controller struct {
-	cmd  *exec.Cmd
-	out  *testlog.Buffer
-	done chan struct{}
-}
-
-// startController runs the controller with cert-manager's own ServiceAccount identity, solving DNS-01 with its
-// self-check against BIND only (never the machine's resolvers).
-func startController(t *testing.T, bin, kubeconfig, dnsAddr string) *controller {
+// startController runs cert-manager's controller (test/cmcontroller) with cert-manager's own ServiceAccount
+// identity, solving DNS-01 with its self-check against BIND only (never the machine's resolvers).
+func startController(t *testing.T, bin, kubeconfig, dnsAddr string) *process {
 	t.Helper()
-	c := &controller{out: &testlog.Buffer{}, done: make(chan struct{})}
+	c := &process{out: &testlog.Buffer{}, done: make(chan struct{})}
 	c.cmd = exec.CommandContext(context.Background(), bin,
 		"--kubeconfig="+kubeconfig,
 		"--cluster-resource-namespace="+namespace,
@@ -323,20 +316,7 @@ func startController(t *testing.T, bin, kubeconfig, dnsAddr string) *controller 
 		t.Fatal(err)
 	}
 	go func() { _ = c.cmd.Wait(); close(c.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-c.done:
-			return
-		default:
-		}
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(15 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
-	})
+	t.Cleanup(func() { c.stop(syscall.SIGTERM) })
 	return c
 }
 

@@ -57,7 +57,7 @@ type world struct {
 	bin      string
 	hookKC   string
 	hookEnv  []string
-	hook     *webhook
+	hook     *process
 	client   *cmwebhook.Webhook
 	rfc2136  map[string]any
 	cfBlock  map[string]any
