@@ -77,9 +77,19 @@ func TestCertManagerController(t *testing.T) {
 			Solvers:    []cmacme.ACMEChallengeSolver{solver},
 		}}}
 	}
-	ci := &cmapi.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "pebble-delegate"}, Spec: acmeSpec("pebble-account", webhookSolver(w.delegation()))}
-	if _, err := cm.CertmanagerV1().ClusterIssuers().Create(ctx, ci, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+	// ClusterIssuers: their Secrets live in the cluster resource namespace (cert-manager), where the chart lets
+	// the webhook read them.
+	follow := webhookSolver(w.delegation())
+	follow.DNS01.CNAMEStrategy = cmacme.FollowStrategy
+	for name, solver := range map[string]cmacme.ACMEChallengeSolver{
+		"delegate": webhookSolver(w.delegation()),
+		"follow":   follow,
+		"direct":   webhookSolver(map[string]any{"provider": w.rfc2136}),
+	} {
+		ci := &cmapi.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: acmeSpec(name+"-account", solver)}
+		if _, err := cm.CertmanagerV1().ClusterIssuers().Create(ctx, ci, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	team := "team-a"
 	if _, err := w.cluster.admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: team}}, metav1.CreateOptions{}); err != nil {
@@ -97,99 +107,120 @@ func TestCertManagerController(t *testing.T) {
 		}
 	})
 
-	t.Run("Certificate for apex and wildcard through a ClusterIssuer", func(t *testing.T) {
-		t.Parallel()
-		cert := certificate(team, "example-com", "pebble-delegate", cmapi.ClusterIssuerKind, "example.com", "*.example.com")
-		if _, err := cm.CertmanagerV1().Certificates(team).Create(ctx, cert, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		// Two challenges, one after the other (cert-manager never solves two at one name at once), each with
-		// its 60 s wait after the self-check.
-		waitFor(t, 6*time.Minute, "Certificate example-com Ready", func() (bool, string) {
-			c, err := cm.CertmanagerV1().Certificates(team).Get(ctx, "example-com", metav1.GetOptions{})
-			if err != nil {
-				return false, err.Error()
-			}
-			for _, cond := range c.Status.Conditions {
-				if cond.Type == cmapi.CertificateConditionReady {
-					return cond.Status == cmmeta.ConditionTrue, cond.Reason + ": " + cond.Message + "; " + challengeStates(ctx, cm, team)
-				}
-			}
-			return false, "no Ready condition; " + challengeStates(ctx, cm, team)
+	// Challenges for different names are solved at the same time, so the 60 s waits overlap.
+	t.Run("issuers", func(t *testing.T) {
+		t.Run("apex and wildcard through CNAME delegation", func(t *testing.T) {
+			t.Parallel()
+			// Two challenges at one name, one after the other (cert-manager never solves two at one name at
+			// once), each with its 60 s wait after the self-check.
+			issueWithController(t, w, cm, team, "delegate", "_acme-challenge.validation.example.org.", "example.com", "*.example.com")
 		})
-		sec, err := w.cluster.admin.CoreV1().Secrets(team).Get(ctx, "example-com-tls", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		leaf := verifyChain(t, w, sec.Data[corev1.TLSCertKey])
-		if !sameSet(leaf.DNSNames, []string{"example.com", "*.example.com"}) {
-			t.Fatalf("certificate SANs %v", leaf.DNSNames)
-		}
-		t.Logf("issued %v by %s, valid until %s", leaf.DNSNames, leaf.Issuer, leaf.NotAfter.Format(time.RFC3339))
-		// The Order controller deletes the finished Challenges; their finalizer lets them go only after CleanUp
-		// succeeded. Nothing may be left in the delegation zone.
-		waitFor(t, time.Minute, "the Challenges of example.com cleaned up and deleted", func() (bool, string) {
-			chs, err := cm.AcmeV1().Challenges(team).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return false, err.Error()
-			}
-			var left []string
-			for _, ch := range chs.Items {
-				if strings.TrimPrefix(ch.Spec.DNSName, "*.") == "example.com" {
-					left = append(left, fmt.Sprintf("%s (state %q, finalizers %v, reason %q)", ch.Name, ch.Status.State, ch.Finalizers, ch.Status.Reason))
-				}
-			}
-			return len(left) == 0, strings.Join(left, "; ")
+		t.Run("cnameStrategy Follow", func(t *testing.T) {
+			t.Parallel()
+			// cert-manager follows the CNAME itself and hands over the target: written as is.
+			issueWithController(t, w, cm, team, "follow", "_acme-challenge.follow.validation.example.org.", "follow.test")
 		})
-		w.zoneEmpty(t, delegationZone)
+		t.Run("direct mode, no delegation", func(t *testing.T) {
+			t.Parallel()
+			issueWithController(t, w, cm, team, "direct", "_acme-challenge.direct.example.net.", "direct.example.net")
+		})
+		t.Run("bad config is shown on the Challenge and does not hold its finalizer", func(t *testing.T) {
+			t.Parallel()
+			cert := certificate(team, "bad-config", "bad-config", cmapi.IssuerKind, "b.test")
+			if _, err := cm.CertmanagerV1().Certificates(team).Create(ctx, cert, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			var ch cmacme.Challenge
+			waitFor(t, 2*time.Minute, "the Challenge of b.test to show the config error", func() (bool, string) {
+				chs, err := cm.AcmeV1().Challenges(team).List(ctx, metav1.ListOptions{})
+				if err != nil {
+					return false, err.Error()
+				}
+				for _, c := range chs.Items {
+					if c.Spec.DNSName == "b.test" {
+						ch = c
+						return strings.Contains(c.Status.Reason, "config.domainAlias"), "reason: " + c.Status.Reason
+					}
+				}
+				return false, "no challenge yet; " + challengeStates(ctx, cm, team, nil)
+			})
+			t.Logf("kubectl describe challenge shows: %s", ch.Status.Reason)
+			if !strings.Contains(ch.Status.Reason, "_acme-challenge.") || strings.Contains(ch.Status.Reason, w.bind.Secret) {
+				t.Fatalf("the reason does not explain the prefix, or leaks the TSIG secret: %s", ch.Status.Reason)
+			}
+			if !slices.Contains(ch.Finalizers, cmacme.ACMEDomainQualifiedFinalizer) {
+				t.Fatalf("challenge finalizers %v: the controller has not started processing it", ch.Finalizers)
+			}
+			// Deleting it runs the finalizer (CleanUp with the same, still bad, config): it must go away, not hang.
+			// The Order is still pending, so its controller recreates the Challenge under the same name: watch the UID.
+			if err := cm.AcmeV1().Challenges(team).Delete(ctx, ch.Name, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, time.Minute, "the bad Challenge to be deleted", func() (bool, string) {
+				c, err := cm.AcmeV1().Challenges(team).Get(ctx, ch.Name, metav1.GetOptions{})
+				if apierrors.IsNotFound(err) || (err == nil && c.UID != ch.UID) {
+					return true, ""
+				}
+				if err != nil {
+					return false, err.Error()
+				}
+				return false, fmt.Sprintf("finalizers %v, reason %q", c.Finalizers, c.Status.Reason)
+			})
+			if txt, err := w.bind.ZoneTXT(delegationZone); err != nil || len(txt["_acme-challenge._acme-challenge.validation.example.org."]) != 0 {
+				t.Fatalf("the bad config reached DNS: %v %v", txt, err)
+			}
+		})
 	})
+	w.zoneEmpty(t, delegationZone, "direct.example.net.")
+}
 
-	t.Run("bad config is shown on the Challenge and does not hold its finalizer", func(t *testing.T) {
-		t.Parallel()
-		cert := certificate(team, "bad-config", "bad-config", cmapi.IssuerKind, "b.test")
-		if _, err := cm.CertmanagerV1().Certificates(team).Create(ctx, cert, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
+// issueWithController creates a Certificate for names with a ClusterIssuer and waits until it is Ready, its chain
+// verifies, and the finished Challenges are gone (their finalizer ran CleanUp) with nothing left at record.
+func issueWithController(t *testing.T, w *world, cm cmclient.Interface, ns, issuer, record string, names ...string) {
+	t.Helper()
+	ctx := context.Background()
+	name := issuer + "-" + strings.ReplaceAll(strings.TrimPrefix(names[0], "*."), ".", "-")
+	if _, err := cm.CertmanagerV1().Certificates(ns).Create(ctx, certificate(ns, name, issuer, cmapi.ClusterIssuerKind, names...), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mine := func(ch cmacme.Challenge) bool {
+		return slices.Contains(names, ch.Spec.DNSName) || slices.Contains(names, "*."+ch.Spec.DNSName)
+	}
+	states := func() string { return challengeStates(ctx, cm, ns, mine) }
+	waitFor(t, 6*time.Minute, "Certificate "+name+" Ready", func() (bool, string) {
+		c, err := cm.CertmanagerV1().Certificates(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
 		}
-		var ch cmacme.Challenge
-		waitFor(t, 2*time.Minute, "the Challenge of b.test to show the config error", func() (bool, string) {
-			chs, err := cm.AcmeV1().Challenges(team).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return false, err.Error()
+		for _, cond := range c.Status.Conditions {
+			if cond.Type == cmapi.CertificateConditionReady {
+				return cond.Status == cmmeta.ConditionTrue, cond.Reason + ": " + cond.Message + "; " + states()
 			}
-			for _, c := range chs.Items {
-				if c.Spec.DNSName == "b.test" {
-					ch = c
-					return strings.Contains(c.Status.Reason, "config.domainAlias"), "reason: " + c.Status.Reason
-				}
-			}
-			return false, "no challenge yet; " + challengeStates(ctx, cm, team)
-		})
-		t.Logf("kubectl describe challenge shows: %s", ch.Status.Reason)
-		if !strings.Contains(ch.Status.Reason, "_acme-challenge.") || strings.Contains(ch.Status.Reason, w.bind.Secret) {
-			t.Fatalf("the reason does not explain the prefix, or leaks the TSIG secret: %s", ch.Status.Reason)
 		}
-		if !slices.Contains(ch.Finalizers, cmacme.ACMEDomainQualifiedFinalizer) {
-			t.Fatalf("challenge finalizers %v: the controller has not started processing it", ch.Finalizers)
-		}
-		// Deleting it runs the finalizer (CleanUp with the same, still bad, config): it must go away, not hang.
-		// The Order is still pending, so its controller recreates the Challenge under the same name: watch the UID.
-		if err := cm.AcmeV1().Challenges(team).Delete(ctx, ch.Name, metav1.DeleteOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, time.Minute, "the bad Challenge to be deleted", func() (bool, string) {
-			c, err := cm.AcmeV1().Challenges(team).Get(ctx, ch.Name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) || (err == nil && c.UID != ch.UID) {
-				return true, ""
-			}
-			if err != nil {
-				return false, err.Error()
-			}
-			return false, fmt.Sprintf("finalizers %v, reason %q", c.Finalizers, c.Status.Reason)
-		})
-		if txt, err := w.bind.ZoneTXT(delegationZone); err != nil || len(txt["_acme-challenge._acme-challenge.validation.example.org."]) != 0 {
-			t.Fatalf("the bad config reached DNS: %v %v", txt, err)
-		}
+		return false, "no Ready condition; " + states()
 	})
+	sec, err := w.cluster.admin.CoreV1().Secrets(ns).Get(ctx, name+"-tls", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := verifyChain(t, w, sec.Data[corev1.TLSCertKey])
+	if !sameSet(leaf.DNSNames, names) {
+		t.Fatalf("certificate SANs %v, want %v", leaf.DNSNames, names)
+	}
+	t.Logf("issued %v by %s, valid until %s", leaf.DNSNames, leaf.Issuer, leaf.NotAfter.Format(time.RFC3339))
+	// The Order controller deletes the finished Challenges; their finalizer lets them go only after CleanUp
+	// succeeded.
+	waitFor(t, time.Minute, "the Challenges of "+name+" cleaned up and deleted", func() (bool, string) {
+		s := states()
+		return s == "challenges: []", s
+	})
+	zone := delegationZone
+	if !strings.HasSuffix(record, "."+delegationZone) {
+		zone = "direct.example.net."
+	}
+	if got := w.zoneTXT(t, zone)[record]; len(got) != 0 {
+		t.Fatalf("%s still holds %q after CleanUp", record, got)
+	}
 }
 
 func certificate(ns, name, issuer, kind string, dnsNames ...string) *cmapi.Certificate {
@@ -204,15 +235,19 @@ func certificate(ns, name, issuer, kind string, dnsNames ...string) *cmapi.Certi
 	}
 }
 
-// challengeStates summarises the namespace's Challenges for progress and failure messages.
-func challengeStates(ctx context.Context, cm cmclient.Interface, ns string) string {
+// challengeStates summarises the namespace's Challenges (those keep accepts; nil: all) for progress and failure
+// messages.
+func challengeStates(ctx context.Context, cm cmclient.Interface, ns string, keep func(cmacme.Challenge) bool) string {
 	chs, err := cm.AcmeV1().Challenges(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err.Error()
 	}
 	var s []string
 	for _, ch := range chs.Items {
-		s = append(s, fmt.Sprintf("%s %s presented=%t %q", ch.Spec.DNSName, ch.Status.State, ch.Status.Presented, ch.Status.Reason))
+		if keep == nil || keep(ch) {
+			s = append(s, fmt.Sprintf("%s %s presented=%t finalizers=%v %q", ch.Spec.DNSName, ch.Status.State,
+				ch.Status.Presented, ch.Finalizers, ch.Status.Reason))
+		}
 	}
 	return "challenges: [" + strings.Join(s, "; ") + "]"
 }
