@@ -119,6 +119,13 @@ func Resolve(cfg *Config, reg Registry, ch Challenge) (Target, error) {
 	return t, nil
 }
 
+// canonicalChallenge is the challenge for dnsName as cert-manager sends it when DNS holds no CNAME there: the
+// resolved names do not matter for the outcome, so a Resolve error with it depends on the config alone.
+func canonicalChallenge(dnsName string) Challenge {
+	domain := strings.TrimSuffix(strings.TrimPrefix(dnsName, "*."), ".") + "."
+	return Challenge{DNSName: dnsName, ResolvedFQDN: acmePrefix + domain, ResolvedZone: domain}
+}
+
 // mostSpecific returns the delegation whose domain is the longest one equal to or above domain, or nil.
 func mostSpecific(ds []Delegation, domain string) *Delegation {
 	var best *Delegation

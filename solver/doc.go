@@ -19,7 +19,7 @@
 //     it is written to.
 //   - Present appends one TXT value; an identical value already there is success; no record set is ever replaced.
 //     CleanUp deletes exactly that value; already gone is success. Neither needs memory of the other, so any
-//     replica can clean up after another. A request Present refuses on its own terms (config, names, key) has
+//     replica can clean up after another. A request Present refuses on its own terms (config, dnsName, key) has
 //     nothing to clean up: CleanUp succeeds for it, so a Challenge's finalizer is never stuck on a bad config.
 //   - An empty challenge key is refused before any provider call (an RFC 2136 delete with an empty value removes
 //     every value at the name).

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -129,8 +130,8 @@ func (s *Solver) Present(ch *whapi.ChallengeRequest) error {
 
 // CleanUp implements webhook.Solver: it deletes exactly the challenge's TXT value; already gone is success. It
 // needs nothing from Present, so any replica can clean up, and a shutdown does not cancel it. A request that
-// Present refuses on its own terms (config, names, key) has nothing to clean up and succeeds; a missing Secret
-// or a provider failure is an error, so cert-manager retries.
+// Present refuses on its own terms (config, dnsName, key) has nothing to clean up and succeeds; a missing Secret,
+// a CNAME that now disagrees with the config, or a provider failure is an error, so cert-manager retries.
 func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) error {
 	st := s.state.Load()
 	if st == nil {
@@ -151,8 +152,9 @@ func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) error {
 	return err
 }
 
-// invalidChallenge is an error decided by the challenge request alone (its config, names and key), before any
-// Secret or provider is read. Present always fails the same way for it, so nothing can have been written.
+// invalidChallenge is an error decided by the challenge request alone (its config, dnsName and key; not the
+// resolved names, which cert-manager reads from live DNS on every call), before any Secret or provider is read.
+// Present always fails the same way for it, so nothing can have been written (by this version of the webhook).
 type invalidChallenge struct{ err error }
 
 func (e *invalidChallenge) Error() string { return e.err.Error() }
@@ -187,7 +189,13 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 	}
 	t, err := Resolve(cfg, st.reg, Challenge{DNSName: ch.DNSName, ResolvedFQDN: ch.ResolvedFQDN, ResolvedZone: ch.ResolvedZone})
 	if err != nil {
-		return invalid(err)
+		// cert-manager computes resolvedFQDN and resolvedZone from live DNS on every call: a CNAME changed
+		// since Present can make this call fail where Present succeeded. Only a failure that does not depend on
+		// them (the config and dnsName alone) marks the request invalid.
+		if _, canonical := Resolve(cfg, st.reg, canonicalChallenge(ch.DNSName)); canonical != nil {
+			return invalid(err)
+		}
+		return err
 	}
 	if ch.ResourceNamespace == "" {
 		return invalid(errors.New("the challenge has no resourceNamespace, so its Secrets cannot be found; this is " +
@@ -201,9 +209,9 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 	zone := t.Zone
 	if zone == "" {
 		if zone, err = cw.findZone(ctx, t.FQDN); err != nil {
-			if transient(err) {
+			if hint := networkHint(err, t.Provider); hint != "" {
 				return cw.redact(fmt.Errorf("finding the zone of %s at %s (config.%s): %w%s", t.FQDN,
-					t.Provider.Name, t.Provider.Path, err, unreachable(t.Provider)))
+					t.Provider.Name, t.Provider.Path, err, hint))
 			}
 			return cw.redact(fmt.Errorf("finding the zone of %s at %s (config.%s): %w; set config.%s to that zone",
 				t.FQDN, t.Provider.Name, t.Provider.Path, err, zoneField(t.Rule)))
@@ -225,19 +233,24 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 		if !present {
 			verb = "deleting the TXT record at"
 		}
-		hint := ""
-		if transient(err) {
-			hint = unreachable(t.Provider)
-		}
 		return cw.redact(fmt.Errorf("%s %s in zone %s with %s (config.%s): %w%s", verb, t.FQDN, zone,
-			t.Provider.Name, t.Provider.Path, err, hint))
+			t.Provider.Name, t.Provider.Path, err, networkHint(err, t.Provider)))
 	}
 	log.V(1).Info("done", "fqdn", t.FQDN, "zone", zone, "provider", t.Provider.Name, "rule", t.Rule)
 	return nil
 }
 
-// unreachable says what to check when a provider could not be reached over the network (after the retries).
-func unreachable(pc *ProviderConfig) string {
+// networkHint says what to check when a provider call failed on the network (after the retries): a connection
+// that could not be made, or no answer within the call's deadline. Other errors get no hint here.
+func networkHint(err error, pc *ProviderConfig) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("; no answer within the webhook's per-call deadline (%s is slow, rate limiting, or "+
+			"unreachable); cert-manager retries", pc.Name)
+	}
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return ""
+	}
 	if pc.Name == "rfc2136" {
 		return fmt.Sprintf("; the DNS server in config.%s.server could not be reached over TCP (updates and zone "+
 			"lookups use TCP): check the address and that the webhook's pods may reach it (NetworkPolicy, "+

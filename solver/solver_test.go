@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -309,7 +310,10 @@ func TestBadInputFailsBeforeAnyProviderCall(t *testing.T) {
 			c := challenge(good, key(1))
 			c.ResolvedFQDN, c.ResolvedZone = "_acme-challenge.elsewhere.example.net.", "example.net."
 			return c
-		}, []string{"outside config.domainAlias"}, true},
+		}, []string{"outside config.domainAlias"}, false}, // DNS may have changed since Present: retry
+		{"no delegation for an ACME-DNS provider", func() *whapi.ChallengeRequest {
+			return challenge(`{"delegations":[{"domains":["other.test"],"domainAlias":"s.auth.acme-dns.test"}],"provider":{"acmedns":{"username":"u","subdomain":"s","server_url":"https://auth.acme-dns.test","password":{"secretKeyRef":{"name":"x","key":"y"}}}}}`, key(1))
+		}, []string{"no delegation covers example.com and config.provider is acmedns"}, true},
 		{"aliasZone not at the provider", func() *whapi.ChallengeRequest {
 			return challenge(`{"domainAlias":"validation.example.org","aliasZone":"example.org","aliasProvider":`+cloudflareBlock+`}`, key(1))
 		}, []string{"expected 1 zone, got 0", "has no zone example.org. that this token can see"}, false},
@@ -589,6 +593,30 @@ func TestUnreachableServerSaysWhatToCheck(t *testing.T) {
 			if !strings.Contains(msg, "config.aliasProvider.rfc2136.server could not be reached") || strings.Contains(msg, "set config.aliasZone") {
 				t.Errorf("%s: %v", name, err)
 			}
+		}
+	}
+}
+
+func TestNetworkHint(t *testing.T) {
+	t.Parallel()
+	rfc := &ProviderConfig{Name: "rfc2136", Path: "aliasProvider.rfc2136"}
+	cf := &ProviderConfig{Name: "cloudflare", Path: "provider.cloudflare"}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	for _, tc := range []struct {
+		name string
+		err  error
+		pc   *ProviderConfig
+		want string // "" means no hint
+	}{
+		{"refused dial, rfc2136", fmt.Errorf("exchange: %w", refused), rfc, "config.aliasProvider.rfc2136.server could not be reached over TCP"},
+		{"refused dial, HTTP API", fmt.Errorf("Get: %w", refused), cf, "cloudflare's API could not be reached"},
+		{"deadline", fmt.Errorf("waiting for a slot: %w", context.DeadlineExceeded), rfc, "no answer within the webhook's per-call deadline"},
+		{"TLS alert is not reachability", &net.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}, cf, ""},
+		{"a refusal is not reachability", errors.New(`update: "REFUSED"`), rfc, ""},
+	} {
+		got := networkHint(tc.err, tc.pc)
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: hint %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
