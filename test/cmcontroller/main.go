@@ -5,6 +5,8 @@
 // cert-manager's cmd/controller is a separate Go module that cannot be required, so this command rebuilds the part
 // of it that matters here (see run.go): cert-manager's default ContextOptions, the controllers that take a
 // Certificate from an ACME Issuer or ClusterIssuer to Ready, no leader election, no metrics or health servers.
+// One default differs: the cluster resource namespace is cert-manager (what cert-manager's Helm chart passes,
+// its pod's namespace), not the binary's own kube-system.
 //
 // Usage:
 //

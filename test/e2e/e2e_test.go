@@ -461,13 +461,17 @@ func renderChart(t testing.TB) []byte {
 		"--namespace", namespace, "--set", "groupName="+groupName)
 	out, err := cmd.Output()
 	if err != nil {
-		var stderr string
-		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("helm template: %v\n%s", err, stderr)
+		t.Fatalf("helm template: %v%s", err, stderrOf(err))
 	}
 	return out
+}
+
+// stderrOf returns the standard error of a failed exec.Cmd.Output, on a new line, if there is any.
+func stderrOf(err error) string {
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) && len(ee.Stderr) > 0 {
+		return "\n" + string(ee.Stderr)
+	}
+	return ""
 }
 
 func sameSet(a, b []string) bool {
