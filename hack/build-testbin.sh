@@ -25,7 +25,13 @@ build_kube() {
       # not apply to a dependant: pin each to its published version instead.
       local gomod
       gomod=$("$GO" mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
-      for m in $(grep -E '^\s*k8s.io/[^ ]+ => ./staging' "$gomod" | awk '{print $1}'); do
+      local staging
+      staging=$(awk '$1 ~ /^k8s\.io\// && $2 == "=>" && $3 ~ /^\.\/staging/ {print $1}' "$gomod")
+      if [ -z "$staging" ]; then
+        echo "found no ./staging replace lines in k8s.io/kubernetes@$KUBE_VERSION's go.mod ($gomod)" >&2
+        exit 1
+      fi
+      for m in $staging; do
         "$GO" mod edit -replace="$m=$m@$STAGING_VERSION"
       done
       "$GO" mod tidy
