@@ -258,8 +258,7 @@ type process struct {
 // startWebhook runs the webhook binary with the chart's flags, its own ServiceAccount's kubeconfig and env.
 func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, env []string) *process {
 	t.Helper()
-	w := &process{port: port, out: &testlog.Buffer{}, done: make(chan struct{})}
-	w.cmd = exec.CommandContext(context.Background(), bin,
+	w := startProcess(t, "webhook", env, bin,
 		fmt.Sprintf("--secure-port=%d", port),
 		"--bind-address=127.0.0.1",
 		"--tls-cert-file="+c.serving.certFile,
@@ -270,18 +269,7 @@ func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, e
 		"--authorization-kubeconfig="+kubeconfig,
 		"--v=2",
 	)
-	w.cmd.Env = append(os.Environ(), env...)
-	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = w.cmd.Wait(); close(w.done) }()
-	t.Cleanup(func() {
-		w.stop(syscall.SIGTERM)
-		if t.Failed() {
-			t.Logf("webhook (pid %d) output:\n%s", w.cmd.Process.Pid, w.out.Tail(80))
-		}
-	})
+	w.port = port
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.servingCA.Pool, ServerName: "127.0.0.1"}}}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -302,6 +290,27 @@ func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, e
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// startProcess starts bin with args and env added to the test's environment, capturing its output. The test's
+// cleanup stops it (SIGTERM) and, if the test failed, prints the tail of its output under name.
+func startProcess(t testing.TB, name string, env []string, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{out: &testlog.Buffer{}, done: make(chan struct{})}
+	p.cmd = exec.CommandContext(context.Background(), bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("%s (pid %d) output:\n%s", name, p.cmd.Process.Pid, p.out.Tail(100))
+		}
+	})
+	return p
 }
 
 // stop signals the process (SIGKILL to simulate a crash) and waits for it to exit.

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,8 +27,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-
-	"github.com/delegate01/cert-manager-webhook-delegate/internal/testlog"
 )
 
 // TestCertManagerController drives the webhook binary with cert-manager's real controllers (v1.21.2's code,
@@ -335,26 +332,13 @@ func (c *cluster) dynamic() dynamic.Interface { return dynamic.NewForConfigOrDie
 // identity, solving DNS-01 with its self-check against BIND only (never the machine's resolvers).
 func startController(t *testing.T, bin, kubeconfig, dnsAddr string) *process {
 	t.Helper()
-	c := &process{out: &testlog.Buffer{}, done: make(chan struct{})}
-	c.cmd = exec.CommandContext(context.Background(), bin,
+	return startProcess(t, "controller", nil, bin,
 		"--kubeconfig="+kubeconfig,
 		"--cluster-resource-namespace="+namespace,
 		"--dns01-recursive-nameservers="+dnsAddr,
 		"--dns01-recursive-nameservers-only",
 		"--v=2",
 	)
-	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = c.cmd.Wait(); close(c.done) }()
-	t.Cleanup(func() {
-		c.stop(syscall.SIGTERM)
-		if t.Failed() {
-			t.Logf("controller (pid %d) output:\n%s", c.cmd.Process.Pid, c.out.Tail(120))
-		}
-	})
-	return c
 }
 
 // renderCertManagerChart renders cert-manager's own Helm chart (from the module cache, at go.mod's version) with
