@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,6 +27,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testproc"
 )
 
 // restrictedLabels make a namespace enforce, warn about and audit the restricted Pod Security Standard.
@@ -268,13 +269,11 @@ func (k *kube) wantPodSecurityRejected(t *testing.T, ns string) {
 // certManagerCRDs finds cert-manager's CRDs in the module cache, at the version go.mod requires.
 func certManagerCRDs(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command(goBinary(), "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager")
-	cmd.Dir = repoRoot
-	out, err := cmd.Output()
+	mod, err := testproc.ModuleDir(repoRoot, "github.com/cert-manager/cert-manager")
 	if err != nil {
-		t.Fatalf("go list -m github.com/cert-manager/cert-manager: %v", err)
+		t.Fatal(err)
 	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "deploy", "crds")
+	dir := filepath.Join(mod, "deploy", "crds")
 	if _, err := os.Stat(filepath.Join(dir, "cert-manager.io_certificates.yaml")); err != nil {
 		t.Fatalf("cert-manager's CRDs are not in %s (go mod download github.com/cert-manager/cert-manager): %v", dir, err)
 	}

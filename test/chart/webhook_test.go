@@ -29,8 +29,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/delegate01/cert-manager-webhook-delegate/internal/testlog"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testnet"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testproc"
 )
 
 // testWebhookServes runs the webhook binary (built as the Dockerfile builds it) as UID 65532 with the arguments and
@@ -220,7 +220,7 @@ func testWebhookServes(t *testing.T, env *envtest.Environment, k *kube, objs []*
 		}
 	})
 	// For the chart's resource defaults: the peak resident memory of an idle webhook.
-	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", logs.pid)); err == nil {
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", logs.Pid())); err == nil {
 		for _, l := range strings.Split(string(st), "\n") {
 			if strings.HasPrefix(l, "VmHWM:") {
 				t.Logf("webhook peak RSS: %s", strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")))
@@ -258,47 +258,29 @@ func grantMetrics(t *testing.T, k *kube, user string) {
 }
 
 // startWebhook starts the binary as the non-root user; the test's cleanup stops it (SIGTERM, then SIGKILL).
-func startWebhook(t *testing.T, bin string, args, env []string) *process {
+func startWebhook(t *testing.T, bin string, args, env []string) *testproc.Process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Dir = "/"
 	asNonRoot(cmd)
-	p := &process{done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = &p.out, &p.out
-	if err := cmd.Start(); err != nil {
+	p, err := testproc.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	p.pid = cmd.Process.Pid
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.done
+		if !p.Stop(syscall.SIGTERM, 15*time.Second) {
 			t.Errorf("the webhook did not stop within 15s of SIGTERM")
 		}
 		if t.Failed() {
-			t.Logf("webhook output:\n%s", p.out.String())
+			t.Logf("webhook output:\n%s", p.Out.String())
 		}
 	})
 	return p
 }
 
-type process struct {
-	pid  int
-	out  testlog.Buffer
-	done chan struct{}
-	err  error
-}
-
 // waitFor polls check until it succeeds, failing the test at the deadline or when the process exits.
-func waitFor(t *testing.T, timeout time.Duration, p *process, what string, check func() error) {
+func waitFor(t *testing.T, timeout time.Duration, p *testproc.Process, what string, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -307,8 +289,8 @@ func waitFor(t *testing.T, timeout time.Duration, p *process, what string, check
 			return
 		}
 		select {
-		case <-p.done:
-			t.Fatalf("the webhook exited (%v) while waiting for %s; output:\n%s", p.err, what, p.out.String())
+		case <-p.Done():
+			t.Fatalf("the webhook exited (%v) while waiting for %s; output:\n%s", p.Err(), what, p.Out.String())
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -40,8 +40,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/delegate01/cert-manager-webhook-delegate/internal/testlog"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testnet"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testproc"
 )
 
 const (
@@ -249,10 +249,8 @@ func (c *cluster) waitAvailable(t testing.TB, timeout time.Duration) {
 
 // process is a binary the test started (the webhook, cert-manager's controller), running as a separate process.
 type process struct {
-	cmd  *exec.Cmd
+	*testproc.Process
 	port int
-	out  *testlog.Buffer
-	done chan struct{}
 }
 
 // startWebhook runs the webhook binary with the chart's flags, its own ServiceAccount's kubeconfig and env.
@@ -281,12 +279,12 @@ func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, e
 			}
 		}
 		select {
-		case <-w.done:
-			t.Fatalf("webhook exited: %s", w.out.Tail(40))
+		case <-w.Done():
+			t.Fatalf("webhook exited: %s", w.Out.Tail(40))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("webhook not healthy after 60s: %v\n%s", err, w.out.Tail(40))
+			t.Fatalf("webhook not healthy after 60s: %v\n%s", err, w.Out.Tail(40))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -296,38 +294,23 @@ func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, e
 // cleanup stops it (SIGTERM) and, if the test failed, prints the tail of its output under name.
 func startProcess(t testing.TB, name string, env []string, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{out: &testlog.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.CommandContext(context.Background(), bin, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
+	cmd := exec.CommandContext(context.Background(), bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	p, err := testproc.Start(cmd)
+	if err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		p.stop(syscall.SIGTERM)
+		p.Stop(syscall.SIGTERM, stopGrace)
 		if t.Failed() {
-			t.Logf("%s (pid %d) output:\n%s", name, p.cmd.Process.Pid, p.out.Tail(100))
+			t.Logf("%s (pid %d) output:\n%s", name, p.Pid(), p.Out.Tail(100))
 		}
 	})
-	return p
+	return &process{Process: p}
 }
 
-// stop signals the process (SIGKILL to simulate a crash) and waits for it to exit.
-func (w *process) stop(sig syscall.Signal) {
-	select {
-	case <-w.done:
-		return
-	default:
-	}
-	_ = w.cmd.Process.Signal(sig)
-	select {
-	case <-w.done:
-	case <-time.After(15 * time.Second):
-		_ = w.cmd.Process.Kill()
-		<-w.done
-	}
-}
+// stopGrace is how long a stopped process may take to exit before it is killed.
+const stopGrace = 15 * time.Second
 
 func freePort(t testing.TB) int {
 	t.Helper()

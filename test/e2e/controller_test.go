@@ -27,6 +27,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testproc"
 )
 
 // TestCertManagerController drives the webhook binary with cert-manager's real controllers (v1.21.2's code,
@@ -345,11 +347,11 @@ func startController(t *testing.T, bin, kubeconfig, dnsAddr string) *process {
 // its CRDs, as `helm install cert-manager --namespace cert-manager --set crds.enabled=true` would.
 func renderCertManagerChart(t *testing.T) []byte {
 	t.Helper()
-	out, err := exec.CommandContext(context.Background(), "go", "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager").Output()
+	dir, err := testproc.ModuleDir(filepath.Join("..", ".."), "github.com/cert-manager/cert-manager")
 	if err != nil {
-		t.Fatalf("finding cert-manager in the module cache (go mod download): %v%s", err, stderrOf(err))
+		t.Fatalf("finding cert-manager in the module cache (go mod download): %v", err)
 	}
-	chart := filepath.Join(strings.TrimSpace(string(out)), "deploy", "charts", "cert-manager")
+	chart := filepath.Join(dir, "deploy", "charts", "cert-manager")
 	if _, err := os.Stat(chart); err != nil {
 		t.Fatal(err)
 	}

@@ -411,8 +411,8 @@ func (w *world) restart(t *testing.T) {
 			t.Errorf("alias holds %d values before the restart, want 2", n)
 		}
 		old := w.hook
-		old.stop(syscall.SIGKILL) // a crash: no graceful shutdown
-		t.Logf("killed webhook pid %d after Present", old.cmd.Process.Pid)
+		old.Stop(syscall.SIGKILL, stopGrace) // a crash: no graceful shutdown
+		t.Logf("killed webhook pid %d after Present", old.Pid())
 		port := freePort(t)
 		w.hook = w.cluster.startWebhook(t, w.bin, w.hookKC, port, w.hookEnv)
 		w.cluster.setEndpoint(t, port)
@@ -420,19 +420,19 @@ func (w *world) restart(t *testing.T) {
 		// process (a CleanUp of a value never presented is a harmless no-op), as cert-manager's retries would.
 		probe := testacme.Challenge{Domain: "restart.test", Value: "probe-never-presented"}
 		deadline := time.Now().Add(60 * time.Second)
-		for !strings.Contains(w.hook.out.String(), `action="cleanup" dnsName="restart.test"`) {
+		for !strings.Contains(w.hook.Out.String(), `action="cleanup" dnsName="restart.test"`) {
 			if err := is.w.client.CleanUp(is.request(probe)); err != nil && time.Now().After(deadline) {
 				t.Fatalf("the new webhook is not reachable through the aggregator: %v", err)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		t.Logf("new webhook pid %d serves on port %d", w.hook.cmd.Process.Pid, port)
-		before = strings.Count(w.hook.out.String(), `action="cleanup" dnsName="restart.test"`)
+		t.Logf("new webhook pid %d serves on port %d", w.hook.Pid(), port)
+		before = strings.Count(w.hook.Out.String(), `action="cleanup" dnsName="restart.test"`)
 	}
 	w.issue(t, is, "restart.test", "*.restart.test")
 	w.zoneEmpty(t, delegationZone)
 	// The CleanUps were done by the new process, which never saw the Presents.
-	if n := strings.Count(w.hook.out.String(), `action="cleanup" dnsName="restart.test"`) - before; n != 2 {
+	if n := strings.Count(w.hook.Out.String(), `action="cleanup" dnsName="restart.test"`) - before; n != 2 {
 		t.Fatalf("the new webhook logged %d CleanUps of restart.test, want 2", n)
 	}
 }
