@@ -4,7 +4,7 @@
 # command to check it is static, built without cgo and with -trimpath, and starts as UID 65532.
 
 # The build stage runs on the build machine's platform and cross-compiles for the target's (no emulation).
-FROM --platform=$BUILDPLATFORM golang:1.26.8 AS build
+FROM --platform=$BUILDPLATFORM golang:1.27.3 AS build
 WORKDIR /src
 # Dependencies first: this layer is reused until go.mod or go.sum change.
 COPY go.mod go.sum ./

@@ -8,6 +8,10 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 GO ?= go
+# The one toolchain every build uses: machines start on their own Go with GOTOOLCHAIN=local, and go1.27.3 fixes
+# the standard library's HTTP/2 server vulnerabilities that go1.26.8 has (govulncheck in `make lint`). The go
+# command fetches it from the module proxy on first use.
+export GOTOOLCHAIN := go1.27.3
 BIN := $(CURDIR)/_bin
 TOOLS := $(BIN)/tools
 

@@ -1,6 +1,6 @@
 module github.com/delegate01/cert-manager-webhook-delegate
 
-go 1.26.8
+go 1.27.3
 
 require (
 	github.com/cert-manager/cert-manager v1.21.2
