@@ -9,6 +9,7 @@ import (
 
 	"github.com/cert-manager/cert-manager/pkg/acme/webhook/cmd"
 
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
 	"github.com/delegate01/cert-manager-webhook-delegate/solver"
 )
 
@@ -28,7 +29,7 @@ func main() {
 	}
 	s := &solver.Solver{}
 	if ns := os.Getenv("DNS_CHECK_NAMESERVERS"); ns != "" {
-		servers, err := solver.ParseNameservers(ns)
+		servers, err := dnsname.ParseServers(ns)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "DNS_CHECK_NAMESERVERS: %v\n", err)
 			os.Exit(2)

@@ -14,6 +14,8 @@ import (
 	"github.com/libdns/acmedns"
 	"github.com/libdns/libdns"
 	"k8s.io/klog/v2"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
 )
 
 // DNSCheck says how the webhook queries DNS for its own checks (today: whether an ACME-DNS account already
@@ -24,26 +26,6 @@ type DNSCheck struct {
 	// Authoritative makes the check ask the zone's authoritative servers (found through Nameservers) instead of
 	// trusting a resolver's cache.
 	Authoritative bool
-}
-
-// ParseNameservers reads a comma-separated list of DNS servers as host or host:port (port 53 when left out).
-func ParseNameservers(list string) ([]string, error) {
-	var out []string
-	for item := range strings.SplitSeq(list, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		hp, err := normalizeServer(item)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, hp)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no nameserver given; write host:port[,host:port...], e.g. 10.96.0.10:53")
-	}
-	return out, nil
 }
 
 func acmednsProvider() Provider {
@@ -68,13 +50,13 @@ func buildACMEDNS(v any, path string, env buildEnv) (writer, error) {
 		for _, domain := range slices.Sorted(maps.Keys(p.Configs)) {
 			c := p.Configs[domain]
 			at := fmt.Sprintf("config.%s.config[%s]", path, domain)
-			if n, err := canonicalName(domain); err != nil || n != strings.ToLower(domain)+"." {
+			if n, err := dnsname.Canonical(domain); err != nil || n != strings.ToLower(domain)+"." {
 				errs = append(errs, fmt.Errorf("%s: the keys of config are domain names without a trailing dot, "+
 					"e.g. example.com, as acme-dns-client stores them", at))
 			}
 			errs = append(errs, checkAccount(at, c.Username, c.Password, c.Subdomain, c.ServerURL)...)
 			if c.FullDomain != "" {
-				if _, err := canonicalName(c.FullDomain); err != nil {
+				if _, err := dnsname.Canonical(c.FullDomain); err != nil {
 					errs = append(errs, fmt.Errorf("%s.fulldomain: %w", at, err))
 				}
 			}
@@ -163,7 +145,7 @@ func (w *acmednsWriter) update(ctx context.Context, rec record, domain string) e
 	}
 	// libdns/acmedns selects the account by _acme-challenge.<domain> (config map) or ignores the name (one
 	// account). It does not take the context; its own client times out after 30 s.
-	_, err = w.p.AppendRecords(ctx, domain+".", []libdns.Record{libdns.TXT{Name: strings.TrimSuffix(acmePrefix, "."), Text: rec.Value}})
+	_, err = w.p.AppendRecords(ctx, domain+".", []libdns.Record{libdns.TXT{Name: strings.TrimSuffix(dnsname.ACMEPrefix, "."), Text: rec.Value}})
 	if err != nil {
 		return fmt.Errorf("ACME-DNS update at %s: %w", w.serverOf(domain), err)
 	}
@@ -194,7 +176,7 @@ func (w *acmednsWriter) account(domain, fqdn string) (acmednsAccount, error) {
 		subdomain, server, full = c.Subdomain, c.ServerURL, c.FullDomain
 	}
 	if full != "" {
-		if f, _ := canonicalName(full); f != fqdn {
+		if f, _ := dnsname.Canonical(full); f != fqdn {
 			return acmednsAccount{}, fmt.Errorf("the domainAlias for %s is %s but its ACME-DNS account's fulldomain "+
 				"is %s: set domainAlias to the fulldomain and point the CNAME there", domain, fqdn, f)
 		}

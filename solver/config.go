@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
 )
 
 // Config is the issuer's webhook.config, parsed and checked. Field names in the JSON are public API; see
@@ -192,14 +194,14 @@ func (p *parser) alias(path string, raw json.RawMessage) string {
 	if !ok {
 		return ""
 	}
-	n, err := canonicalName(s)
+	n, err := dnsname.Canonical(s)
 	if err != nil {
 		p.errorf(path, "must be a domain name such as validation.example.org: %v", err)
 		return ""
 	}
-	if strings.HasPrefix(n, acmePrefix) {
-		p.errorf(path, "%q starts with %q, which the webhook adds itself: set it to %q", s, acmePrefix,
-			strings.TrimSuffix(strings.TrimPrefix(n, acmePrefix), "."))
+	if strings.HasPrefix(n, dnsname.ACMEPrefix) {
+		p.errorf(path, "%q starts with %q, which the webhook adds itself: set it to %q", s, dnsname.ACMEPrefix,
+			strings.TrimSuffix(strings.TrimPrefix(n, dnsname.ACMEPrefix), "."))
 		return ""
 	}
 	return n
@@ -210,7 +212,7 @@ func (p *parser) zone(path string, raw json.RawMessage) string {
 	if !ok {
 		return ""
 	}
-	n, err := canonicalName(s)
+	n, err := dnsname.Canonical(s)
 	if err != nil {
 		p.errorf(path, "must be a DNS zone such as validation.example.org.: %v", err)
 		return ""
@@ -220,7 +222,7 @@ func (p *parser) zone(path string, raw json.RawMessage) string {
 
 // checkAliasZone makes sure the alias record lies inside the zone it will be written to.
 func (p *parser) checkAliasZone(path, alias, zone string) {
-	if alias != "" && zone != "" && !isWithin(acmePrefix+alias, zone) {
+	if alias != "" && zone != "" && !dnsname.Within(dnsname.ACMEPrefix+alias, zone) {
 		p.errorf(path, "%s does not contain the alias %s; set aliasZone to the zone that holds the alias at its "+
 			"provider, or remove it to have the zone discovered", zone, alias)
 	}
@@ -297,7 +299,7 @@ func (p *parser) domains(path string, raw json.RawMessage, seen map[string]strin
 		if !ok {
 			continue
 		}
-		n, err := canonicalName(strings.TrimPrefix(s, "*."))
+		n, err := dnsname.Canonical(strings.TrimPrefix(s, "*."))
 		if err != nil {
 			p.errorf(ip, "must be a domain name such as a.test (it covers every name below it): %v", err)
 			continue

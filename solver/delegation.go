@@ -3,6 +3,8 @@ package solver
 import (
 	"fmt"
 	"strings"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
 )
 
 // Challenge is the part of a cert-manager ChallengeRequest that decides where its record goes.
@@ -39,16 +41,16 @@ type Target struct {
 // alias zone (else ResolvedZone). Providers with a fixed record name (ACME-DNS) write at the alias itself.
 // The returned FQDN lies inside the returned Zone whenever Zone is set.
 func Resolve(cfg *Config, reg Registry, ch Challenge) (Target, error) {
-	domain, err := canonicalName(strings.TrimPrefix(ch.DNSName, "*."))
+	domain, err := dnsname.Canonical(strings.TrimPrefix(ch.DNSName, "*."))
 	if err != nil {
 		return Target{}, fmt.Errorf("challenge dnsName %w", err)
 	}
-	resolved, err := canonicalName(ch.ResolvedFQDN)
+	resolved, err := dnsname.Canonical(ch.ResolvedFQDN)
 	if err != nil {
 		return Target{}, fmt.Errorf("challenge resolvedFQDN %w", err)
 	}
 	// cert-manager resolves to _acme-challenge.<domain>. unless the issuer follows CNAMEs.
-	followed := resolved != acmePrefix+domain
+	followed := resolved != dnsname.ACMEPrefix+domain
 
 	alias, aliasZone, prov, rule := "", "", cfg.Provider, "provider"
 	if d := mostSpecific(cfg.Delegations, domain); d != nil {
@@ -74,11 +76,11 @@ func Resolve(cfg *Config, reg Registry, ch Challenge) (Target, error) {
 				"account's fulldomain: add %s to a delegations entry whose domainAlias is that fulldomain",
 				strings.TrimSuffix(domain, "."), prov.Name, strings.TrimSuffix(domain, "."))
 		}
-		zone, err := canonicalName(ch.ResolvedZone)
+		zone, err := dnsname.Canonical(ch.ResolvedZone)
 		if err != nil {
 			return Target{}, fmt.Errorf("challenge resolvedZone %w", err)
 		}
-		if !isWithin(resolved, zone) {
+		if !dnsname.Within(resolved, zone) {
 			return Target{}, fmt.Errorf("challenge resolvedFQDN %s is not inside its resolvedZone %s", resolved, zone)
 		}
 		return Target{FQDN: resolved, Zone: zone, Provider: prov, Rule: rule}, nil
@@ -97,11 +99,11 @@ func Resolve(cfg *Config, reg Registry, ch Challenge) (Target, error) {
 	}
 	switch {
 	case !followed:
-		t.FQDN, t.Zone = acmePrefix+alias, aliasZone
-	case isWithin(resolved, alias):
+		t.FQDN, t.Zone = dnsname.ACMEPrefix+alias, aliasZone
+	case dnsname.Within(resolved, alias):
 		t.FQDN, t.Zone = resolved, aliasZone
 		if t.Zone == "" {
-			t.Zone, err = canonicalName(ch.ResolvedZone)
+			t.Zone, err = dnsname.Canonical(ch.ResolvedZone)
 			if err != nil {
 				return Target{}, fmt.Errorf("challenge resolvedZone %w", err)
 			}
@@ -112,7 +114,7 @@ func Resolve(cfg *Config, reg Registry, ch Challenge) (Target, error) {
 			strings.TrimSuffix(domain, "."), resolved, aliasField(rule), strings.TrimSuffix(alias, "."),
 			strings.TrimSuffix(domain, "."), strings.TrimSuffix(alias, "."))
 	}
-	if t.Zone != "" && !isWithin(t.FQDN, t.Zone) {
+	if t.Zone != "" && !dnsname.Within(t.FQDN, t.Zone) {
 		return Target{}, fmt.Errorf("the record %s is not inside the zone %s (config.%s): set aliasZone to the "+
 			"zone that holds it", t.FQDN, t.Zone, zoneField(rule))
 	}
@@ -123,7 +125,7 @@ func Resolve(cfg *Config, reg Registry, ch Challenge) (Target, error) {
 // resolved names do not matter for the outcome, so a Resolve error with it depends on the config alone.
 func canonicalChallenge(dnsName string) Challenge {
 	domain := strings.TrimSuffix(strings.TrimPrefix(dnsName, "*."), ".") + "."
-	return Challenge{DNSName: dnsName, ResolvedFQDN: acmePrefix + domain, ResolvedZone: domain}
+	return Challenge{DNSName: dnsName, ResolvedFQDN: dnsname.ACMEPrefix + domain, ResolvedZone: domain}
 }
 
 // mostSpecific returns the delegation whose domain is the longest one equal to or above domain, or nil.
@@ -132,7 +134,7 @@ func mostSpecific(ds []Delegation, domain string) *Delegation {
 	bestLen := -1
 	for i := range ds {
 		for _, d := range ds[i].Domains {
-			if isWithin(domain, d) && len(d) > bestLen {
+			if dnsname.Within(domain, d) && len(d) > bestLen {
 				best, bestLen = &ds[i], len(d)
 			}
 		}

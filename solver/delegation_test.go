@@ -3,6 +3,8 @@ package solver
 import (
 	"strings"
 	"testing"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
 )
 
 func mustParse(t testing.TB, js string) *Config {
@@ -160,8 +162,8 @@ func TestIsWithin(t *testing.T) {
 		{"example.com.", "a.example.com.", false},
 		{"com.", "example.com.", false},
 	} {
-		if got := isWithin(tc.name, tc.zone); got != tc.want {
-			t.Errorf("isWithin(%q, %q) = %v", tc.name, tc.zone, got)
+		if got := dnsname.Within(tc.name, tc.zone); got != tc.want {
+			t.Errorf("dnsname.Within(%q, %q) = %v", tc.name, tc.zone, got)
 		}
 	}
 }
@@ -191,26 +193,26 @@ func FuzzResolve(f *testing.F) {
 			if err != nil || again != got {
 				t.Fatalf("not deterministic: %+v then %+v, %v", got, again, err)
 			}
-			if c, err := canonicalName(got.FQDN); err != nil || c != got.FQDN {
+			if c, err := dnsname.Canonical(got.FQDN); err != nil || c != got.FQDN {
 				t.Fatalf("FQDN %q is not canonical", got.FQDN)
 			}
-			if got.Zone != "" && !isWithin(got.FQDN, got.Zone) {
+			if got.Zone != "" && !dnsname.Within(got.FQDN, got.Zone) {
 				t.Fatalf("FQDN %q outside zone %q", got.FQDN, got.Zone)
 			}
-			if got.Alias != "" && !isWithin(got.FQDN, got.Alias) {
+			if got.Alias != "" && !dnsname.Within(got.FQDN, got.Alias) {
 				t.Fatalf("FQDN %q outside alias %q", got.FQDN, got.Alias)
 			}
-			d, _ := canonicalName(strings.TrimPrefix(dnsName, "*."))
-			r, _ := canonicalName(fqdn)
-			followed := r != acmePrefix+d
+			d, _ := dnsname.Canonical(strings.TrimPrefix(dnsName, "*."))
+			r, _ := dnsname.Canonical(fqdn)
+			followed := r != dnsname.ACMEPrefix+d
 			switch {
 			case got.Provider.Name == "acmedns":
 				if got.FQDN != got.Alias {
 					t.Fatalf("ACME-DNS record %q is not the fulldomain %q", got.FQDN, got.Alias)
 				}
 			case got.Alias != "" && !followed:
-				if got.FQDN != acmePrefix+got.Alias {
-					t.Fatalf("delegated record %q is not %s%s", got.FQDN, acmePrefix, got.Alias)
+				if got.FQDN != dnsname.ACMEPrefix+got.Alias {
+					t.Fatalf("delegated record %q is not %s%s", got.FQDN, dnsname.ACMEPrefix, got.Alias)
 				}
 			case got.Alias == "" || followed:
 				if got.FQDN != r {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/libdns/libdns"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
 )
 
 // Provider is a registry entry: how one libdns provider is configured, checked and wrapped.
@@ -120,7 +122,7 @@ func (w *libdnsWriter) zone(rec record) string {
 }
 
 func (w *libdnsWriter) txt(rec record, ttl time.Duration) libdns.TXT {
-	return libdns.TXT{Name: relativeName(rec.FQDN, rec.Zone), TTL: ttl, Text: rec.Value}
+	return libdns.TXT{Name: dnsname.Relative(rec.FQDN, rec.Zone), TTL: ttl, Text: rec.Value}
 }
 
 // call runs one provider call under the writer's limit, retrying transient network failures when allowed.
@@ -245,11 +247,11 @@ var errNoZoneDiscovery = errors.New("the provider cannot list its zones")
 func longestZone(fqdn string, zones []string) (string, error) {
 	best := ""
 	for _, z := range zones {
-		c, err := canonicalName(z)
+		c, err := dnsname.Canonical(z)
 		if err != nil {
 			continue
 		}
-		if isWithin(fqdn, c) && len(c) > len(best) {
+		if dnsname.Within(fqdn, c) && len(c) > len(best) {
 			best = c
 		}
 	}

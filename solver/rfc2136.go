@@ -5,12 +5,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/libdns/rfc2136"
 	"github.com/miekg/dns"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
 )
 
 // tsigAlgorithms are the TSIG algorithms the rfc2136 provider accepts, by the names users write. HMAC-MD5 is not
@@ -38,8 +39,12 @@ const rfc2136Concurrency = 8
 func buildRFC2136(v any, path string, env buildEnv) (writer, error) {
 	p := v.(*rfc2136.Provider)
 	var errs []error
-	server, err := normalizeServer(p.Server)
-	if err != nil {
+	server, err := dnsname.HostPort(p.Server)
+	switch {
+	case p.Server == "":
+		errs = append(errs, fmt.Errorf("config.%s.server: is required: the DNS server that accepts the updates, "+
+			"as host:port (e.g. 203.0.113.53:53)", path))
+	case err != nil:
 		errs = append(errs, fmt.Errorf("config.%s.server: %w", path, err))
 	}
 	p.Server = server
@@ -103,26 +108,6 @@ func explainRFC2136(server, keyName string) func(error, record) error {
 	}
 }
 
-// normalizeServer returns host:port, adding port 53 when it is left out.
-func normalizeServer(s string) (string, error) {
-	if s == "" {
-		return "", errors.New("is required: the DNS server that accepts the updates, as host:port (e.g. 203.0.113.53:53)")
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		host, port = strings.Trim(s, "[]"), "53"
-	}
-	if host == "" || strings.ContainsAny(host, " /") {
-		return "", fmt.Errorf("%q is not host:port (e.g. 203.0.113.53:53 or ns1.example.org:53)", s)
-	}
-	if ip := net.ParseIP(host); ip == nil {
-		if _, ok := dns.IsDomainName(host); !ok {
-			return "", fmt.Errorf("%q is not host:port (e.g. 203.0.113.53:53 or ns1.example.org:53)", s)
-		}
-	}
-	return net.JoinHostPort(host, port), nil
-}
-
 // soaZone asks server which of its zones holds fqdn. An authoritative server answers an SOA query for any name
 // in its zone with the zone's SOA: in the answer at the apex, in the authority section below it. It is asked over
 // TCP, as the updates are. A referral (NS records, no SOA) means the server has delegated that part of the tree
@@ -142,7 +127,7 @@ func soaZone(ctx context.Context, server, fqdn string) (string, error) {
 			for _, rr := range append(in.Answer, in.Ns...) {
 				if soa, ok := rr.(*dns.SOA); ok {
 					zone := strings.ToLower(soa.Hdr.Name)
-					if isWithin(fqdn, zone) {
+					if dnsname.Within(fqdn, zone) {
 						return zone, nil
 					}
 				}

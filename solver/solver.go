@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
 )
 
 // Name is the solver name issuers write as solverName.
@@ -216,12 +218,12 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 			return cw.redact(fmt.Errorf("finding the zone of %s at %s (config.%s): %w; set config.%s to that zone",
 				t.FQDN, t.Provider.Name, t.Provider.Path, err, zoneField(t.Rule)))
 		}
-		if !isWithin(t.FQDN, zone) {
+		if !dnsname.Within(t.FQDN, zone) {
 			return fmt.Errorf("%s found the zone %s for %s, which does not contain it; set config.%s",
 				t.Provider.Name, zone, t.FQDN, zoneField(t.Rule))
 		}
 	}
-	domain, _ := canonicalName(strings.TrimPrefix(ch.DNSName, "*.")) // checked by Resolve
+	domain, _ := dnsname.Canonical(strings.TrimPrefix(ch.DNSName, "*.")) // checked by Resolve
 	rec := record{Zone: zone, FQDN: t.FQDN, Value: ch.Key, TTL: max(cfg.TTL, entry.MinTTL), DNSName: domain}
 	if present {
 		err = cw.w.present(ctx, rec)

@@ -510,19 +510,6 @@ func TestSecretValuesAreTrimmedAndMustNotBeEmpty(t *testing.T) {
 	}
 }
 
-func TestParseNameservers(t *testing.T) {
-	t.Parallel()
-	got, err := ParseNameservers(" 10.96.0.10 , ns.example.org:5353,[::1]:53")
-	if err != nil || !slices.Equal(got, []string{"10.96.0.10:53", "ns.example.org:5353", "[::1]:53"}) {
-		t.Fatalf("got %q, %v", got, err)
-	}
-	for _, bad := range []string{"", " , ", "bad host:53", "a/b"} {
-		if _, err := ParseNameservers(bad); err == nil {
-			t.Errorf("ParseNameservers(%q) succeeded", bad)
-		}
-	}
-}
-
 func TestRedact(t *testing.T) {
 	t.Parallel()
 	err := redact(errors.New("request to https://u:hunter22@x failed, token hunter22"), []string{"hunter22", "ab"})
