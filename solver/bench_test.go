@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 )
 
 func BenchmarkParseConfig(b *testing.B) {
 	raw := []byte(`{"provider":` + cfBlock + `,"domainAlias":"validation.example.org","aliasProvider":` + rfcBlock + `,
 		"delegations":[{"domains":["a.test","b.test"],"domainAlias":"a.validation.example.net","aliasZone":"validation.example.net"}]}`)
-	reg := DefaultRegistry()
+	reg := providers.Default()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := ParseConfig(raw, reg); err != nil {
@@ -20,7 +22,7 @@ func BenchmarkParseConfig(b *testing.B) {
 
 func BenchmarkResolve(b *testing.B) {
 	cfg := mustParse(b, `{"provider":`+cfBlock+`,"domainAlias":"validation.example.org","delegations":[{"domains":["a.test"],"domainAlias":"a.validation.example.net"}]}`)
-	reg := DefaultRegistry()
+	reg := providers.Default()
 	ch := Challenge{DNSName: "www.a.test", ResolvedFQDN: "_acme-challenge.www.a.test.", ResolvedZone: "a.test."}
 	b.ReportAllocs()
 	for b.Loop() {

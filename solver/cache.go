@@ -5,6 +5,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 )
 
 // writerCache keeps built writers, keyed by (namespace, provider config, Secret versions), so per-provider
@@ -21,7 +23,7 @@ type writerCache struct {
 
 type cachedWriter struct {
 	key string
-	w   writer
+	w   providers.Writer
 	// secrets are the resolved Secret values this writer was built with, to redact from error messages.
 	secrets []string
 
@@ -77,7 +79,7 @@ func (cw *cachedWriter) findZone(ctx context.Context, fqdn string) (string, erro
 	if ok && now.Before(z.expires) {
 		return z.zone, nil
 	}
-	zone, err := cw.w.findZone(ctx, fqdn)
+	zone, err := cw.w.FindZone(ctx, fqdn)
 	if err != nil {
 		return "", err
 	}
@@ -90,48 +92,6 @@ func (cw *cachedWriter) findZone(ctx context.Context, fqdn string) (string, erro
 	return zone, nil
 }
 
-// keyedMutex serialises work per key; keys are dropped when unused so the map does not grow.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyedLock
-}
-
-type keyedLock struct {
-	ch   chan struct{}
-	refs int
-}
-
-// lock waits for key's turn, or for ctx. The returned func releases it.
-func (k *keyedMutex) lock(ctx context.Context, key string) (func(), error) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyedLock{}
-	}
-	l, ok := k.locks[key]
-	if !ok {
-		l = &keyedLock{ch: make(chan struct{}, 1)}
-		k.locks[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-
-	release := func() {
-		k.mu.Lock()
-		l.refs--
-		if l.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
-}
-
 // configCache keeps parsed issuer configs by their JSON: every challenge of an issuer carries the same bytes, and
 // a Config is never modified after ParseConfig. Errors are not cached, so a fixed issuer heals at once.
 type configCache struct {
@@ -142,7 +102,7 @@ type configCache struct {
 // maxConfigs bounds the cache; past it the cache starts over (issuers are few, configs rarely change).
 const maxConfigs = 256
 
-func (c *configCache) parse(raw []byte, reg Registry) (*Config, error) {
+func (c *configCache) parse(raw []byte, reg providers.Registry) (*Config, error) {
 	c.mu.Lock()
 	cfg := c.m[string(raw)]
 	c.mu.Unlock()
@@ -160,31 +120,4 @@ func (c *configCache) parse(raw []byte, reg Registry) (*Config, error) {
 	c.m[string(raw)] = cfg
 	c.mu.Unlock()
 	return cfg, nil
-}
-
-// limiter bounds how many calls run at once per key (a DNS server): past a handful, a server that applies updates
-// one at a time gains nothing, and a burst of new TCP connections overflows its listen queue.
-type limiter struct {
-	mu    sync.Mutex
-	slots map[string]chan struct{}
-}
-
-// acquire waits for one of n slots of key, or for ctx. The returned func releases it.
-func (l *limiter) acquire(ctx context.Context, key string, n int) (func(), error) {
-	l.mu.Lock()
-	if l.slots == nil {
-		l.slots = map[string]chan struct{}{}
-	}
-	ch, ok := l.slots[key]
-	if !ok {
-		ch = make(chan struct{}, n)
-		l.slots[key] = ch
-	}
-	l.mu.Unlock()
-	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }

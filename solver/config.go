@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
+	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 )
 
 // Config is the issuer's webhook.config, parsed and checked. Field names in the JSON are public API; see
@@ -84,7 +85,7 @@ var delegationFields = []string{"domains", "domainAlias", "aliasProvider", "alia
 
 // ParseConfig decodes and checks an issuer's webhook config against the registry. It reports every problem at
 // once, each naming its JSON path (relative to the issuer's webhook.config) and the fix. It never reads a Secret.
-func ParseConfig(raw []byte, reg Registry) (*Config, error) {
+func ParseConfig(raw []byte, reg providers.Registry) (*Config, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return nil, errors.New("the issuer's webhook config is empty: set config.provider (direct mode), " +
 			"or config.domainAlias with config.aliasProvider or config.provider (CNAME delegation)")
@@ -148,12 +149,12 @@ func (p *parser) checkReachable(cfg *Config) {
 }
 
 // fixedName reports whether the provider writes only at one name per account (ACME-DNS).
-func (pc *ProviderConfig) fixedName(reg Registry) bool {
-	return pc != nil && reg[pc.Name].FixedName
+func (pc *ProviderConfig) fixedName(reg providers.Registry) bool {
+	return pc != nil && reg[pc.Name] != nil && reg[pc.Name].Strategy == providers.Fixed
 }
 
 type parser struct {
-	reg  Registry
+	reg  providers.Registry
 	errs []error
 }
 
@@ -326,13 +327,13 @@ func (p *parser) provider(path string, raw json.RawMessage) *ProviderConfig {
 	}
 	var block map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &block); err != nil {
-		p.errorf(path, "must be an object with one key, the provider's name (%s), got %s", p.reg.namesList(), jsonKind(raw))
+		p.errorf(path, "must be an object with one key, the provider's name (%s), got %s", p.reg.NamesList(), jsonKind(raw))
 		return nil
 	}
 	if len(block) != 1 {
 		names := slices.Sorted(maps.Keys(block))
 		if len(names) == 0 {
-			p.errorf(path, "is empty: name one provider (%s)", p.reg.namesList())
+			p.errorf(path, "is empty: name one provider (%s)", p.reg.NamesList())
 		} else {
 			p.errorf(path, "names %d providers (%s); name exactly one: a block is {<provider>: {<its fields>}}",
 				len(names), strings.Join(names, ", "))
@@ -345,7 +346,7 @@ func (p *parser) provider(path string, raw json.RawMessage) *ProviderConfig {
 	}
 	entry, ok := p.reg[name]
 	if !ok {
-		p.errorf(path, "unknown provider %q; known providers are %s", name, p.reg.namesList())
+		p.errorf(path, "unknown provider %q; known providers are %s", name, p.reg.NamesList())
 		return nil
 	}
 	path += "." + name
@@ -419,7 +420,7 @@ func (p *parser) checkFieldNames(path string, v any, t reflect.Type) {
 }
 
 // walkSpec finds Secret references and refuses inline credentials, anywhere in a provider's spec.
-func (p *parser) walkSpec(path string, v any, at []any, entry Provider, refs *[]secretRef) {
+func (p *parser) walkSpec(path string, v any, at []any, entry *providers.Entry, refs *[]secretRef) {
 	switch v := v.(type) {
 	case map[string]any:
 		if ref, ok := v["secretKeyRef"]; ok {

@@ -4,11 +4,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 )
 
 func TestParseConfigAccepts(t *testing.T) {
 	t.Parallel()
-	reg := DefaultRegistry()
+	reg := providers.Default()
 	cases := []struct {
 		name  string
 		json  string
@@ -83,7 +85,7 @@ func TestParseConfigAccepts(t *testing.T) {
 
 func TestParseConfigRejects(t *testing.T) {
 	t.Parallel()
-	reg := DefaultRegistry()
+	reg := providers.Default()
 	const cf = `{"cloudflare":{"api_token":{"secretKeyRef":{"name":"cf","key":"token"}}}}`
 	cases := []struct {
 		name string
@@ -164,7 +166,7 @@ func TestParseConfigRejects(t *testing.T) {
 
 func TestParseConfigReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	_, err := ParseConfig([]byte(`{"domainAlias":"_acme-challenge.v.org","ttl":-1,"bogus":true,"provider":{"cloudflare":{"api_token":"inline"}}}`), DefaultRegistry())
+	_, err := ParseConfig([]byte(`{"domainAlias":"_acme-challenge.v.org","ttl":-1,"bogus":true,"provider":{"cloudflare":{"api_token":"inline"}}}`), providers.Default())
 	if err == nil {
 		t.Fatal("want errors")
 	}
@@ -177,7 +179,7 @@ func TestParseConfigReportsEveryProblem(t *testing.T) {
 
 func TestParseConfigNeverEchoesInlineCredential(t *testing.T) {
 	t.Parallel()
-	_, err := ParseConfig([]byte(`{"provider":{"cloudflare":{"api_token":"s3cr3t-t0ken"}}}`), DefaultRegistry())
+	_, err := ParseConfig([]byte(`{"provider":{"cloudflare":{"api_token":"s3cr3t-t0ken"}}}`), providers.Default())
 	if err == nil || strings.Contains(err.Error(), "s3cr3t-t0ken") {
 		t.Fatalf("error must exist and not contain the credential: %v", err)
 	}
@@ -192,7 +194,7 @@ func FuzzParseConfig(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	reg := DefaultRegistry()
+	reg := providers.Default()
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := ParseConfig([]byte(s), reg)
 		if err == nil && c == nil {

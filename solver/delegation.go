@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
+	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 )
 
 // Challenge is the part of a cert-manager ChallengeRequest that decides where its record goes.
@@ -40,7 +41,7 @@ type Target struct {
 // or under the alias (cnameStrategy: Follow did the mapping), in which case ResolvedFQDN is used as is in the
 // alias zone (else ResolvedZone). Providers with a fixed record name (ACME-DNS) write at the alias itself.
 // The returned FQDN lies inside the returned Zone whenever Zone is set.
-func Resolve(cfg *Config, reg Registry, ch Challenge) (Target, error) {
+func Resolve(cfg *Config, reg providers.Registry, ch Challenge) (Target, error) {
 	domain, err := dnsname.Canonical(strings.TrimPrefix(ch.DNSName, "*."))
 	if err != nil {
 		return Target{}, fmt.Errorf("challenge dnsName %w", err)

@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
+	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 )
 
 func mustParse(t testing.TB, js string) *Config {
 	t.Helper()
-	c, err := ParseConfig([]byte(js), DefaultRegistry())
+	c, err := ParseConfig([]byte(js), providers.Default())
 	if err != nil {
 		t.Fatalf("ParseConfig(%s): %v", js, err)
 	}
@@ -125,7 +126,7 @@ func TestResolve(t *testing.T) {
 		{name: "bad resolvedFQDN", cfg: full, ch: Challenge{DNSName: "x.org", ResolvedFQDN: "a..b", ResolvedZone: "x."}, err: "challenge resolvedFQDN"},
 		{name: "direct mode without zone", cfg: direct, ch: Challenge{DNSName: "x.org", ResolvedFQDN: "_acme-challenge.x.org."}, err: "challenge resolvedZone is empty"},
 	}
-	reg := DefaultRegistry()
+	reg := providers.Default()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -181,7 +182,7 @@ func FuzzResolve(f *testing.F) {
 		mustParse(f, `{"provider":`+cfBlock+`,"domainAlias":"validation.example.org","aliasZone":"example.org","delegations":[{"domains":["a.test"],"domainAlias":"a.validation.example.net","aliasZone":"validation.example.net"},{"domains":["acme.test"],"domainAlias":"d420c923.auth.acme-dns.io","aliasProvider":`+acmeBlock+`}]}`),
 		mustParse(f, `{"provider":`+rfcBlock+`}`),
 	}
-	reg := DefaultRegistry()
+	reg := providers.Default()
 	f.Fuzz(func(t *testing.T, dnsName, fqdn, zone string) {
 		for _, cfg := range cfgs {
 			ch := Challenge{DNSName: dnsName, ResolvedFQDN: fqdn, ResolvedZone: zone}

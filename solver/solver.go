@@ -17,11 +17,13 @@ import (
 	"github.com/cert-manager/cert-manager/pkg/acme/webhook"
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	"github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/util"
+	"github.com/miekg/dns"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
+	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 )
 
 // Name is the solver name issuers write as solverName.
@@ -34,8 +36,8 @@ const DefaultCallTimeout = 30 * time.Second
 // Solver is the cert-manager webhook solver. The zero value is not usable before Initialize; fields must be set
 // before Initialize and not changed after.
 type Solver struct {
-	// Registry lists the providers configs may name. Default: DefaultRegistry().
-	Registry Registry
+	// Registry lists the providers configs may name. Default: providers.Default().
+	Registry providers.Registry
 	// HTTPClient sends provider API requests. Default: a proxy-aware client with timeouts.
 	HTTPClient *http.Client
 	// DNS is how the webhook queries DNS for its own checks. Default: /etc/resolv.conf, authoritative.
@@ -48,17 +50,18 @@ type Solver struct {
 
 // state is everything tied to one Initialize: a new apiserver gets new clients, informers and caches.
 type state struct {
-	reg     Registry
-	timeout time.Duration
-	env     buildEnv
+	reg        providers.Registry
+	timeout    time.Duration
+	httpClient *http.Client
+	dns        DNSCheck
 
 	ctx     context.Context
 	cancel  context.CancelFunc
 	secrets *secretStore
 	writers *writerCache
 	configs configCache
-	locks   keyedMutex
-	limits  limiter
+	locks   providers.KeyedMutex
+	limits  providers.Limiter
 }
 
 var _ webhook.Solver = (*Solver)(nil)
@@ -88,20 +91,20 @@ func (s *Solver) Initialize(cfg *rest.Config, stopCh <-chan struct{}) error {
 // stopped.
 func (s *Solver) InitializeWithClient(client kubernetes.Interface, stopCh <-chan struct{}) {
 	st := &state{
-		reg:     s.Registry,
-		timeout: s.CallTimeout,
-		env:     buildEnv{httpClient: s.HTTPClient, dns: s.DNS},
-		writers: newWriterCache(256),
+		reg:        s.Registry,
+		timeout:    s.CallTimeout,
+		httpClient: s.HTTPClient,
+		dns:        s.DNS,
+		writers:    newWriterCache(256),
 	}
-	st.env.locks, st.env.limits = &st.locks, &st.limits
 	if st.reg == nil {
-		st.reg = DefaultRegistry()
+		st.reg = providers.Default()
 	}
 	if st.timeout <= 0 {
 		st.timeout = DefaultCallTimeout
 	}
-	if st.env.dns.Nameservers == nil {
-		st.env.dns = DNSCheck{Nameservers: resolvConfNameservers(), Authoritative: true}
+	if st.dns.Nameservers == nil {
+		st.dns = DNSCheck{Nameservers: resolvConfNameservers(), Authoritative: true}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -211,7 +214,7 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 	zone := t.Zone
 	if zone == "" {
 		if zone, err = cw.findZone(ctx, t.FQDN); err != nil {
-			if hint := networkHint(err, t.Provider); hint != "" {
+			if hint := networkHint(err, entry, t.Provider); hint != "" {
 				return cw.redact(fmt.Errorf("finding the zone of %s at %s (config.%s): %w%s", t.FQDN,
 					t.Provider.Name, t.Provider.Path, err, hint))
 			}
@@ -224,11 +227,11 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 		}
 	}
 	domain, _ := dnsname.Canonical(strings.TrimPrefix(ch.DNSName, "*.")) // checked by Resolve
-	rec := record{Zone: zone, FQDN: t.FQDN, Value: ch.Key, TTL: max(cfg.TTL, entry.MinTTL), DNSName: domain}
+	rec := providers.Record{Zone: zone, FQDN: t.FQDN, Value: ch.Key, TTL: max(cfg.TTL, entry.MinTTL), DNSName: domain}
 	if present {
-		err = cw.w.present(ctx, rec)
+		err = cw.w.Present(ctx, rec)
 	} else {
-		err = cw.w.cleanUp(ctx, rec)
+		err = cw.w.CleanUp(ctx, rec)
 	}
 	if err != nil {
 		verb := "adding the TXT record at"
@@ -236,7 +239,7 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 			verb = "deleting the TXT record at"
 		}
 		return cw.redact(fmt.Errorf("%s %s in zone %s with %s (config.%s): %w%s", verb, t.FQDN, zone,
-			t.Provider.Name, t.Provider.Path, err, networkHint(err, t.Provider)))
+			t.Provider.Name, t.Provider.Path, err, networkHint(err, entry, t.Provider)))
 	}
 	log.V(1).Info("done", "fqdn", t.FQDN, "zone", zone, "provider", t.Provider.Name, "rule", t.Rule)
 	return nil
@@ -244,7 +247,7 @@ func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bo
 
 // networkHint says what to check when a provider call failed on the network (after the retries): a connection
 // that could not be made, or no answer within the call's deadline. Other errors get no hint here.
-func networkHint(err error, pc *ProviderConfig) string {
+func networkHint(err error, entry *providers.Entry, pc *ProviderConfig) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Sprintf("; no answer within the webhook's per-call deadline (%s is slow, rate limiting, or "+
 			"unreachable); cert-manager retries", pc.Name)
@@ -253,10 +256,8 @@ func networkHint(err error, pc *ProviderConfig) string {
 	if !errors.As(err, &op) || op.Op != "dial" {
 		return ""
 	}
-	if pc.Name == "rfc2136" {
-		return fmt.Sprintf("; the DNS server in config.%s.server could not be reached over TCP (updates and zone "+
-			"lookups use TCP): check the address and that the webhook's pods may reach it (NetworkPolicy, "+
-			"firewall); cert-manager retries", pc.Path)
+	if entry != nil && entry.NetworkHint != nil {
+		return entry.NetworkHint(pc.Path)
 	}
 	return fmt.Sprintf("; %s's API could not be reached: check that the webhook's pods may reach it (NetworkPolicy, "+
 		"egress firewall, HTTPS_PROXY); cert-manager retries", pc.Name)
@@ -305,7 +306,9 @@ func (st *state) writer(ctx context.Context, namespace string, pc *ProviderConfi
 	if err := decodeStrict(substitute(pc.spec, pc.refs, func(i int) string { return values[i] }), v); err != nil {
 		return nil, fmt.Errorf("config.%s: %w", pc.Path, redact(err, values))
 	}
-	w, err := entry.Build(v, pc.Path, st.env)
+	w, err := entry.Build(v, providers.Env{
+		Path: pc.Path, HTTPClient: st.httpClient, TXT: st.dns.txt, Locks: &st.locks, Limits: &st.limits,
+	})
 	if err != nil {
 		return nil, redact(err, values)
 	}
@@ -354,4 +357,35 @@ func checkKey(key string) error {
 // resolvConfNameservers reads /etc/resolv.conf as cert-manager does (falling back to public resolvers).
 func resolvConfNameservers() []string {
 	return slices.Clone(util.RecursiveNameservers)
+}
+
+// DNSCheck says how the webhook queries DNS for its own checks.
+type DNSCheck struct {
+	// Nameservers are host:port of recursive resolvers. Default: /etc/resolv.conf.
+	Nameservers []string
+	// Authoritative makes the check ask the zone's authoritative servers (found through Nameservers) instead of
+	// trusting a resolver's cache.
+	Authoritative bool
+}
+
+// txt asks the first nameserver that answers for the TXT values at fqdn, recursively.
+func (d DNSCheck) txt(ctx context.Context, fqdn string) ([]string, error) {
+	var lastErr error
+	for _, ns := range d.Nameservers {
+		m := new(dns.Msg)
+		m.SetQuestion(fqdn, dns.TypeTXT)
+		in, _, err := (&dns.Client{Timeout: 2 * time.Second}).ExchangeContext(ctx, m, ns)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		var out []string
+		for _, rr := range in.Answer {
+			if t, ok := rr.(*dns.TXT); ok {
+				out = append(out, strings.Join(t.Txt, ""))
+			}
+		}
+		return out, nil
+	}
+	return nil, lastErr
 }

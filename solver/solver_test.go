@@ -23,6 +23,7 @@ import (
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakeacmedns"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakecloudflare"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testdns"
+	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 )
 
 const (
@@ -518,43 +519,6 @@ func TestRedact(t *testing.T) {
 	}
 }
 
-func TestKeyedMutexSerialises(t *testing.T) {
-	t.Parallel()
-	var k keyedMutex
-	var mu sync.Mutex
-	inside, maxInside := 0, 0
-	var wg sync.WaitGroup
-	for range 20 {
-		wg.Go(func() {
-			unlock, err := k.lock(context.Background(), "a")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			inside++
-			maxInside = max(maxInside, inside)
-			mu.Unlock()
-			time.Sleep(time.Millisecond)
-			mu.Lock()
-			inside--
-			mu.Unlock()
-			unlock()
-		})
-	}
-	wg.Wait()
-	if maxInside != 1 || len(k.locks) != 0 {
-		t.Fatalf("max holders %d, leftover keys %d", maxInside, len(k.locks))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	unlock, _ := k.lock(ctx, "b")
-	cancel()
-	if _, err := k.lock(ctx, "b"); err == nil {
-		t.Fatal("lock on a cancelled context succeeded while held")
-	}
-	unlock()
-}
-
 // TestUnreachableServerSaysWhatToCheck: a DNS server that is down is a network problem to report as such, not
 // a missing zone to configure.
 func TestUnreachableServerSaysWhatToCheck(t *testing.T) {
@@ -601,7 +565,7 @@ func TestNetworkHint(t *testing.T) {
 		{"TLS alert is not reachability", &net.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}, cf, ""},
 		{"a refusal is not reachability", errors.New(`update: "REFUSED"`), rfc, ""},
 	} {
-		got := networkHint(tc.err, tc.pc)
+		got := networkHint(tc.err, providers.Default()[tc.pc.Name], tc.pc)
 		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
 			t.Errorf("%s: hint %q, want %q", tc.name, got, tc.want)
 		}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsserver"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testacme"
+	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 	"github.com/delegate01/cert-manager-webhook-delegate/solver"
 )
 
@@ -92,7 +93,7 @@ func Run(ctx context.Context, out io.Writer) error {
 	defer close(stop)
 	s.InitializeWithClient(client, stop)
 
-	cfg, err := solver.ParseConfig(raw, solver.DefaultRegistry())
+	cfg, err := solver.ParseConfig(raw, providers.Default())
 	if err != nil {
 		return err
 	}
@@ -154,7 +155,7 @@ func (h *webhookHooks) Present(ctx context.Context, ch testacme.Challenge) error
 	if err := h.s.Present(req); err != nil {
 		return err
 	}
-	t, err := solver.Resolve(h.cfg, solver.DefaultRegistry(), solver.Challenge{DNSName: req.DNSName, ResolvedFQDN: req.ResolvedFQDN, ResolvedZone: req.ResolvedZone})
+	t, err := solver.Resolve(h.cfg, providers.Default(), solver.Challenge{DNSName: req.DNSName, ResolvedFQDN: req.ResolvedFQDN, ResolvedZone: req.ResolvedZone})
 	if err != nil {
 		return err
 	}

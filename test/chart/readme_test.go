@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 	"github.com/delegate01/cert-manager-webhook-delegate/solver"
 )
 
@@ -138,7 +139,7 @@ func TestExampleIssuer(t *testing.T) {
 	if wh.SolverName != "delegate" {
 		t.Errorf("solverName: want delegate (the resource the chart's domain-solver ClusterRole grants), got %q", wh.SolverName)
 	}
-	if _, err := solver.ParseConfig(wh.Config, solver.DefaultRegistry()); err != nil {
+	if _, err := solver.ParseConfig(wh.Config, providers.Default()); err != nil {
 		t.Errorf("the example config does not parse: %v", err)
 	}
 	// The solver's API resource really is "delegate": cert-manager posts ChallengePayloads to it.

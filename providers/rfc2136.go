@@ -1,4 +1,4 @@
-package solver
+package providers
 
 import (
 	"context"
@@ -24,20 +24,39 @@ var tsigAlgorithms = map[string]string{
 	"hmac-sha512": dns.HmacSHA512,
 }
 
-func rfc2136Provider() Provider {
-	return Provider{
-		New: func() any { return new(rfc2136.Provider) },
+func rfc2136Entry() *Entry {
+	return &Entry{
+		Name:   "rfc2136",
+		Module: "github.com/libdns/rfc2136",
+		New:    func() any { return new(rfc2136.Provider) },
 		// key_name identifies the key and is not secret; only the key material is.
 		Credentials: []string{"key"},
-		Build:       buildRFC2136,
+		// The issuer chooses the server; the TSIG signature does not reveal the key, but key_name travels in clear
+		// and the updates say which names are being validated.
+		Endpoints: []string{"server"},
+		Strategy:  Exact,
+		Zones:     "SOA walk against its own server over TCP, stopping at a referral",
+		Test:      RealServer,
+		Quirks: []string{
+			"TSIG required; hmac-md5 refused (miekg/dns cannot sign with it)",
+			"at most 8 updates per server in flight; network failures retried (a repeated add or delete is a no-op)",
+		},
+		Example: "server: 203.0.113.53:53\nkey_name: acme-update.\nkey_alg: hmac-sha256\nkey: {secretKeyRef: {name: tsig, key: secret}}\n",
+		Build:   buildRFC2136,
+		NetworkHint: func(path string) string {
+			return fmt.Sprintf("; the DNS server in config.%s.server could not be reached over TCP (updates and zone "+
+				"lookups use TCP): check the address and that the webhook's pods may reach it (NetworkPolicy, "+
+				"firewall); cert-manager retries", path)
+		},
 	}
 }
 
 // rfc2136Concurrency is how many updates the webhook sends one DNS server at once.
 const rfc2136Concurrency = 8
 
-func buildRFC2136(v any, path string, env buildEnv) (writer, error) {
+func buildRFC2136(v any, env Env) (Writer, error) {
 	p := v.(*rfc2136.Provider)
+	path := env.Path
 	var errs []error
 	server, err := dnsname.HostPort(p.Server)
 	switch {
@@ -86,15 +105,15 @@ func buildRFC2136(v any, path string, env buildEnv) (writer, error) {
 		// Each update is a new TCP connection (libdns/rfc2136 keeps none) and servers apply updates to a zone one
 		// at a time: a few in flight per server is as fast as it gets, and more only overflow its listen queue.
 		limit: func(ctx context.Context) (func(), error) {
-			return env.limits.acquire(ctx, "rfc2136\x00"+p.Server, rfc2136Concurrency)
+			return env.Limits.Acquire(ctx, "rfc2136\x00"+p.Server, rfc2136Concurrency)
 		},
 		retryTransient: true,
 	}, nil
 }
 
 // explainRFC2136 adds what to do to the DNS server's refusals.
-func explainRFC2136(server, keyName string) func(error, record) error {
-	return func(err error, rec record) error {
+func explainRFC2136(server, keyName string) func(error, Record) error {
+	return func(err error, rec Record) error {
 		msg := err.Error()
 		switch {
 		case strings.Contains(msg, `"REFUSED"`):
@@ -126,8 +145,9 @@ func soaZone(ctx context.Context, server, fqdn string) (string, error) {
 		if in.Authoritative && (in.Rcode == dns.RcodeSuccess || in.Rcode == dns.RcodeNameError) {
 			for _, rr := range append(in.Answer, in.Ns...) {
 				if soa, ok := rr.(*dns.SOA); ok {
+					// The root is never a zone the webhook writes to, even on a server that serves one.
 					zone := strings.ToLower(soa.Hdr.Name)
-					if dnsname.Within(fqdn, zone) {
+					if zone != "." && dnsname.Within(fqdn, zone) {
 						return zone, nil
 					}
 				}

@@ -1,4 +1,4 @@
-package solver
+package providers
 
 import (
 	"context"
@@ -48,13 +48,13 @@ func TestLibdnsWriterRetriesTransientErrorsWithinItsLimit(t *testing.T) {
 	t.Parallel()
 	p := &flakyProvider{}
 	p.failures.Store(2)
-	var lim limiter
+	var lim Limiter
 	w := &libdnsWriter{name: "flaky", p: p, retryTransient: true,
-		limit: func(ctx context.Context) (func(), error) { return lim.acquire(ctx, "server", 3) }}
-	rec := record{Zone: "example.org.", FQDN: "_acme-challenge.example.org.", Value: "v", TTL: time.Minute}
+		limit: func(ctx context.Context) (func(), error) { return lim.Acquire(ctx, "server", 3) }}
+	rec := Record{Zone: "example.org.", FQDN: "_acme-challenge.example.org.", Value: "v", TTL: time.Minute}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := w.present(ctx, rec); err != nil {
+	if err := w.Present(ctx, rec); err != nil {
 		t.Fatalf("present after two transient failures: %v", err)
 	}
 	if p.calls.Load() != 3 {
@@ -62,7 +62,7 @@ func TestLibdnsWriterRetriesTransientErrorsWithinItsLimit(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for range 20 {
-		wg.Go(func() { _ = w.cleanUp(ctx, rec) })
+		wg.Go(func() { _ = w.CleanUp(ctx, rec) })
 	}
 	wg.Wait()
 	if m := p.maxSeen.Load(); m > 3 {
@@ -71,7 +71,7 @@ func TestLibdnsWriterRetriesTransientErrorsWithinItsLimit(t *testing.T) {
 	// Without retryTransient, the first failure is final.
 	p.failures.Store(1)
 	w.retryTransient = false
-	if err := w.present(ctx, rec); err == nil {
+	if err := w.Present(ctx, rec); err == nil {
 		t.Fatal("present succeeded without retrying")
 	}
 }

@@ -1,4 +1,4 @@
-package solver
+package providers
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/util"
 	"github.com/libdns/acmedns"
 	"github.com/libdns/libdns"
 	"k8s.io/klog/v2"
@@ -18,28 +17,32 @@ import (
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
 )
 
-// DNSCheck says how the webhook queries DNS for its own checks (today: whether an ACME-DNS account already
-// serves a value, since ACME-DNS cannot read records back).
-type DNSCheck struct {
-	// Nameservers are host:port of recursive resolvers. Default: /etc/resolv.conf.
-	Nameservers []string
-	// Authoritative makes the check ask the zone's authoritative servers (found through Nameservers) instead of
-	// trusting a resolver's cache.
-	Authoritative bool
-}
-
-func acmednsProvider() Provider {
-	return Provider{
-		New: func() any { return new(acmedns.Provider) },
+func acmednsEntry() *Entry {
+	return &Entry{
+		Name:   "acmedns",
+		Module: "github.com/libdns/acmedns",
+		New:    func() any { return new(acmedns.Provider) },
 		// The account password, at the top level and in every entry of config.
 		Credentials: []string{"password"},
-		FixedName:   true,
-		Build:       buildACMEDNS,
+		// The issuer chooses the server the account's username and password are sent to.
+		Endpoints: []string{"server_url"},
+		Strategy:  Fixed,
+		Zones:     "none: the record is the account's fulldomain",
+		Test:      FakeAPI,
+		HTTP:      "none: the library uses its own client with a 30 s timeout",
+		Quirks: []string{
+			"panics on a server_url net/http cannot parse: the URL is checked first",
+			"cannot read or delete records: Present checks the value through DNS first; CleanUp does nothing",
+		},
+		Example: "username: 3c8f6b2e-0000-4000-8000-000000000000\npassword: {secretKeyRef: {name: acme-dns, key: password}}\n" +
+			"subdomain: 3c8f6b2e-0000-4000-8000-000000000001\nserver_url: https://auth.acme-dns.io\n",
+		Build: buildACMEDNS,
 	}
 }
 
-func buildACMEDNS(v any, path string, env buildEnv) (writer, error) {
+func buildACMEDNS(v any, env Env) (Writer, error) {
 	p := v.(*acmedns.Provider)
+	path := env.Path
 	var errs []error
 	single := p.Username != "" || p.Password != "" || p.Subdomain != "" || p.ServerURL != ""
 	switch {
@@ -67,7 +70,7 @@ func buildACMEDNS(v any, path string, env buildEnv) (writer, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &acmednsWriter{p: p, path: path, check: env.dns, locks: env.locks}, nil
+	return &acmednsWriter{p: p, path: path, txt: env.TXT, locks: env.Locks}, nil
 }
 
 // checkAccount checks one ACME-DNS account. libdns/acmedns v0.5.0 panics on a server_url that net/http cannot
@@ -96,13 +99,15 @@ func checkAccount(at, user, password, subdomain, serverURL string) []error {
 // acmednsWriter drives libdns/acmedns. ACME-DNS serves one name per account (its fulldomain), keeps the two
 // latest values there, cannot read them back and cannot delete them.
 type acmednsWriter struct {
-	p     *acmedns.Provider
-	path  string
-	check DNSCheck
-	locks *keyedMutex
+	p    *acmedns.Provider
+	path string
+	// txt reads the values DNS serves at the fulldomain; nil skips the check.
+	txt   func(ctx context.Context, fqdn string) ([]string, error)
+	locks *KeyedMutex
 }
 
-func (w *acmednsWriter) present(ctx context.Context, rec record) error {
+// Present implements Writer.
+func (w *acmednsWriter) Present(ctx context.Context, rec Record) error {
 	domain := strings.TrimSuffix(rec.DNSName, ".")
 	acct, err := w.account(domain, rec.FQDN)
 	if err != nil {
@@ -111,7 +116,7 @@ func (w *acmednsWriter) present(ctx context.Context, rec record) error {
 	// One call at a time per account in this process: two concurrent Presents could both find their value
 	// missing and push the sibling out. The lock is held until the update has really finished, even if this call
 	// gives up waiting for it.
-	unlock, err := w.locks.lock(ctx, "acmedns\x00"+acct.ServerURL+"\x00"+acct.Subdomain)
+	unlock, err := w.locks.Lock(ctx, "acmedns\x00"+acct.ServerURL+"\x00"+acct.Subdomain)
 	if err != nil {
 		return fmt.Errorf("waiting for another ACME-DNS call on the same account: %w", err)
 	}
@@ -132,20 +137,22 @@ func (w *acmednsWriter) present(ctx context.Context, rec record) error {
 // the sibling value (the wildcard's or the apex's) out of the two it keeps. The DNS check gets a bounded share of
 // the call's time, so a resolver that does not answer cannot use up the deadline; if it fails, the update goes
 // ahead.
-func (w *acmednsWriter) update(ctx context.Context, rec record, domain string) error {
-	cctx, cancel := context.WithTimeout(ctx, checkTimeout(ctx))
-	present, err := util.PreCheckDNS(cctx, rec.FQDN, rec.Value, w.check.Nameservers, w.check.Authoritative)
-	cancel()
-	if err == nil && present {
-		return nil
-	}
-	if err != nil {
-		klog.FromContext(ctx).V(2).Info("could not check the ACME-DNS value through DNS; updating anyway",
-			"fqdn", rec.FQDN, "err", err)
+func (w *acmednsWriter) update(ctx context.Context, rec Record, domain string) error {
+	if w.txt != nil {
+		cctx, cancel := context.WithTimeout(ctx, checkTimeout(ctx))
+		values, err := w.txt(cctx, rec.FQDN)
+		cancel()
+		if err == nil && slices.Contains(values, rec.Value) {
+			return nil
+		}
+		if err != nil {
+			klog.FromContext(ctx).V(2).Info("could not check the ACME-DNS value through DNS; updating anyway",
+				"fqdn", rec.FQDN, "err", err)
+		}
 	}
 	// libdns/acmedns selects the account by _acme-challenge.<domain> (config map) or ignores the name (one
 	// account). It does not take the context; its own client times out after 30 s.
-	_, err = w.p.AppendRecords(ctx, domain+".", []libdns.Record{libdns.TXT{Name: strings.TrimSuffix(dnsname.ACMEPrefix, "."), Text: rec.Value}})
+	_, err := w.p.AppendRecords(ctx, domain+".", []libdns.Record{libdns.TXT{Name: strings.TrimSuffix(dnsname.ACMEPrefix, "."), Text: rec.Value}})
 	if err != nil {
 		return fmt.Errorf("ACME-DNS update at %s: %w", w.serverOf(domain), err)
 	}
@@ -195,8 +202,10 @@ func (w *acmednsWriter) serverOf(domain string) string {
 	return w.p.ServerURL
 }
 
-// cleanUp does nothing: ACME-DNS has no delete and replaces the older of its two values on the next update.
-func (w *acmednsWriter) cleanUp(context.Context, record) error { return nil }
+// CleanUp does nothing: ACME-DNS has no delete and replaces the older of its two values on the next update.
+func (w *acmednsWriter) CleanUp(context.Context, Record) error { return nil }
 
-// findZone is never needed: the mapping writes ACME-DNS records at the alias itself.
-func (w *acmednsWriter) findZone(_ context.Context, fqdn string) (string, error) { return fqdn, nil }
+// FindZone is never needed: the mapping writes ACME-DNS records at the alias itself.
+func (w *acmednsWriter) FindZone(_ context.Context, fqdn string) (string, error) { return fqdn, nil }
+
+var _ Writer = (*acmednsWriter)(nil)

@@ -1,4 +1,4 @@
-package solver
+package providers
 
 import (
 	"context"
@@ -16,23 +16,36 @@ import (
 // cloudflareAPI is the Cloudflare v4 API base URL; libdns/cloudflare uses the same constant.
 const cloudflareAPI = "https://api.cloudflare.com/client/v4"
 
-func cloudflareProvider() Provider {
-	return Provider{
+func cloudflareEntry() *Entry {
+	return &Entry{
+		Name:        "cloudflare",
+		Module:      "github.com/libdns/cloudflare",
 		New:         func() any { return new(cloudflare.Provider) },
 		Credentials: []string{"api_token", "zone_token"},
 		// Cloudflare accepts 60..86400, or 1 for "automatic" (300 s), which the webhook never asks for.
-		MinTTL: 60 * time.Second,
-		Build:  buildCloudflare,
+		MinTTL:   60 * time.Second,
+		Strategy: Exact,
+		Zones:    "lists every zone of the account (all pages) and takes the longest match",
+		Test:     FakeAPI,
+		HTTP:     "client injected (HTTPClient)",
+		Quirks: []string{
+			"TXT delete drops its lookup error: each call's failed requests are tracked and an empty delete is confirmed by a read",
+			"ListZones reads one page only: the webhook pages /zones itself",
+			"\"identical record already exists\" (error 81058) counts as success",
+			"zone names are sent without the trailing dot",
+		},
+		Example: "api_token: {secretKeyRef: {name: cloudflare-token, key: api-token}}\n",
+		Build:   buildCloudflare,
 	}
 }
 
-func buildCloudflare(v any, path string, env buildEnv) (writer, error) {
+func buildCloudflare(v any, env Env) (Writer, error) {
 	p := v.(*cloudflare.Provider)
 	if p.APIToken == "" {
 		return nil, fmt.Errorf("config.%s.api_token: is required: a Cloudflare API token with Zone.DNS:Edit on the "+
-			"zone the records go to, as {secretKeyRef: {name, key}}", path)
+			"zone the records go to, as {secretKeyRef: {name, key}}", env.Path)
 	}
-	client := newRetryClient(env.httpClient)
+	client := newRetryClient(env.HTTPClient)
 	p.HTTPClient = client
 	cf := &cloudflareZones{client: client, token: p.APIToken}
 	if p.ZoneToken != "" {
@@ -52,7 +65,7 @@ func buildCloudflare(v any, path string, env buildEnv) (writer, error) {
 }
 
 // explainCloudflare adds what to do to the errors users meet most.
-func explainCloudflare(err error, rec record) error {
+func explainCloudflare(err error, rec Record) error {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "expected 1 zone, got 0"):
@@ -113,5 +126,5 @@ func (c *cloudflareZones) find(ctx context.Context, fqdn string) (string, error)
 			break
 		}
 	}
-	return longestZone(fqdn, names)
+	return LongestZone(fqdn, names)
 }

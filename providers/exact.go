@@ -1,12 +1,9 @@
-package solver
+package providers
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,83 +12,14 @@ import (
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
 )
 
-// Provider is a registry entry: how one libdns provider is configured, checked and wrapped.
-type Provider struct {
-	// New returns a pointer to the provider's zero struct. Its JSON field names are the config's field names.
-	New func() any
-	// Credentials are JSON field names, matched at any depth of the provider block, whose values must come from
-	// a Secret: an inline value is refused.
-	Credentials []string
-	// MinTTL is the smallest TTL the provider accepts; a lower configured ttl is raised to it.
-	MinTTL time.Duration
-	// FixedName marks providers that write at exactly one name per account (ACME-DNS): the alias is that name
-	// and the record is written there, not at _acme-challenge.<alias>.
-	FixedName bool
-	// Build checks a decoded provider (Secrets resolved) and returns the writer the solver drives. path is the
-	// provider block's JSON path for error messages.
-	Build func(v any, path string, env buildEnv) (writer, error)
-}
-
-// Registry maps provider names, as written in the config, to their entries. It is an explicit map built by
-// DefaultRegistry; nothing registers itself.
-type Registry map[string]Provider
-
-// DefaultRegistry returns the providers this webhook ships with.
-func DefaultRegistry() Registry {
-	return Registry{
-		"cloudflare": cloudflareProvider(),
-		"rfc2136":    rfc2136Provider(),
-		"acmedns":    acmednsProvider(),
-	}
-}
-
-func (r Registry) namesList() string {
-	return strings.Join(slices.Sorted(maps.Keys(r)), ", ")
-}
-
-// buildEnv is what a writer may use besides its own config.
-type buildEnv struct {
-	// httpClient sends HTTP API requests (nil: a default client with timeouts).
-	httpClient *http.Client
-	// dns is how the webhook queries DNS for its own checks.
-	dns DNSCheck
-	// locks serialises work per key across every writer of this process. A provider whose API replaces a whole
-	// record set, or whose read-check-write is not atomic, takes a lock per (account, zone, name) here.
-	locks *keyedMutex
-	// limits bounds concurrent calls per server across every writer of this process.
-	limits *limiter
-}
-
-// writer puts and removes one TXT value at one name. Implementations are safe for concurrent use.
-type writer interface {
-	// present makes sure the TXT value exists at rec.FQDN; an identical value already there is success. It
-	// never replaces or removes other values at that name.
-	present(ctx context.Context, rec record) error
-	// cleanUp removes exactly the TXT value at rec.FQDN; already gone is success.
-	cleanUp(ctx context.Context, rec record) error
-	// findZone returns the zone at this provider that holds fqdn, or an error saying it cannot tell.
-	findZone(ctx context.Context, fqdn string) (string, error)
-}
-
-// record is one TXT value to present or clean up.
-type record struct {
-	// Zone and FQDN are canonical; FQDN lies inside Zone.
-	Zone, FQDN string
-	// Value is the challenge key.
-	Value string
-	// TTL is ignored by cleanUp: records are matched by name, type and value.
-	TTL time.Duration
-	// DNSName is the validated domain (canonical); ACME-DNS selects its account by it.
-	DNSName string
-}
-
 // recordProvider is the smallest libdns surface the webhook needs.
 type recordProvider interface {
 	libdns.RecordAppender
 	libdns.RecordDeleter
 }
 
-// libdnsWriter drives any libdns provider with AppendRecords/DeleteRecords, plus the provider's quirks.
+// libdnsWriter is the exact strategy: it drives a libdns provider with AppendRecords/DeleteRecords of one value,
+// plus the provider's quirks.
 type libdnsWriter struct {
 	name string
 	p    recordProvider
@@ -108,20 +36,20 @@ type libdnsWriter struct {
 	// name= lookup, and Cloudflare stores names without one.
 	bareZone bool
 	// explain, if set, rewrites a provider error into one that says what to do.
-	explain func(err error, rec record) error
+	explain func(err error, rec Record) error
 	// verifyDelete makes cleanUp read the zone when DeleteRecords reports that it deleted nothing, because
 	// the provider may report success without having looked (libdns/cloudflare v0.2.2 drops lookup errors).
 	verifyDelete bool
 }
 
-func (w *libdnsWriter) zone(rec record) string {
+func (w *libdnsWriter) zone(rec Record) string {
 	if w.bareZone {
 		return strings.TrimSuffix(rec.Zone, ".")
 	}
 	return rec.Zone
 }
 
-func (w *libdnsWriter) txt(rec record, ttl time.Duration) libdns.TXT {
+func (w *libdnsWriter) txt(rec Record, ttl time.Duration) libdns.TXT {
 	return libdns.TXT{Name: dnsname.Relative(rec.FQDN, rec.Zone), TTL: ttl, Text: rec.Value}
 }
 
@@ -154,7 +82,8 @@ func (w *libdnsWriter) call(ctx context.Context, f func() error) error {
 	}
 }
 
-func (w *libdnsWriter) present(ctx context.Context, rec record) error {
+// Present implements Writer.
+func (w *libdnsWriter) Present(ctx context.Context, rec Record) error {
 	ctx, failures := withFailures(ctx)
 	err := w.call(ctx, func() error {
 		_, err := w.p.AppendRecords(ctx, w.zone(rec), []libdns.Record{w.txt(rec, rec.TTL)})
@@ -169,14 +98,15 @@ func (w *libdnsWriter) present(ctx context.Context, rec record) error {
 	return w.explained(err, rec)
 }
 
-func (w *libdnsWriter) explained(err error, rec record) error {
+func (w *libdnsWriter) explained(err error, rec Record) error {
 	if err == nil || w.explain == nil {
 		return err
 	}
 	return w.explain(err, rec)
 }
 
-func (w *libdnsWriter) cleanUp(ctx context.Context, rec record) error {
+// CleanUp implements Writer.
+func (w *libdnsWriter) CleanUp(ctx context.Context, rec Record) error {
 	ctx, failures := withFailures(ctx)
 	// TTL 0 matches any TTL (libdns RecordDeleter contract): the record may have been written with another ttl.
 	var deleted []libdns.Record
@@ -221,7 +151,8 @@ func getRecords(ctx context.Context, g libdns.RecordGetter, zone string) (recs [
 	return g.GetRecords(ctx, zone)
 }
 
-func (w *libdnsWriter) findZone(ctx context.Context, fqdn string) (string, error) {
+// FindZone implements Writer.
+func (w *libdnsWriter) FindZone(ctx context.Context, fqdn string) (string, error) {
 	if w.zones != nil {
 		return w.zones(ctx, fqdn)
 	}
@@ -237,18 +168,18 @@ func (w *libdnsWriter) findZone(ctx context.Context, fqdn string) (string, error
 	for _, z := range zones {
 		names = append(names, z.Name)
 	}
-	return longestZone(fqdn, names)
+	return LongestZone(fqdn, names)
 }
 
 // errNoZoneDiscovery says the provider cannot tell which of its zones holds a name.
 var errNoZoneDiscovery = errors.New("the provider cannot list its zones")
 
-// longestZone returns the most specific of zones that contains fqdn on a label boundary.
-func longestZone(fqdn string, zones []string) (string, error) {
+// LongestZone returns the most specific of zones that contains fqdn on a label boundary.
+func LongestZone(fqdn string, zones []string) (string, error) {
 	best := ""
 	for _, z := range zones {
 		c, err := dnsname.Canonical(z)
-		if err != nil {
+		if err != nil || c == "." {
 			continue
 		}
 		if dnsname.Within(fqdn, c) && len(c) > len(best) {
@@ -260,3 +191,5 @@ func longestZone(fqdn string, zones []string) (string, error) {
 	}
 	return best, nil
 }
+
+var _ Writer = (*libdnsWriter)(nil)

@@ -1,4 +1,4 @@
-package solver
+package providers
 
 import (
 	"context"
