@@ -8,6 +8,7 @@ require (
 	github.com/libdns/acmedns v0.5.0
 	github.com/libdns/cloudflare v0.2.2
 	github.com/libdns/libdns v1.1.1
+	github.com/libdns/powerdns v0.1.4
 	github.com/libdns/rfc2136 v1.0.1
 	github.com/miekg/dns v1.1.72
 	go.yaml.in/yaml/v3 v3.0.4
@@ -110,6 +111,7 @@ require (
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/letsencrypt/challtestsrv v1.4.2 // indirect
 	github.com/mitchellh/go-homedir v1.1.0 // indirect
+	github.com/mittwald/go-powerdns v0.6.6 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
 	github.com/modern-go/reflect2 v1.0.3-0.20250322232337-35a7c28c31ee // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
