@@ -217,9 +217,13 @@ func (t rewriteTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("%s: refusing request to %q: only %s is faked", t.s.name, req.URL.Host, strings.Join(t.s.hosts, ", "))
 	}
 	out := req.Clone(req.Context())
+	if out.Host == "" {
+		// Requests built by hand (the AWS SDK's) leave Host empty, meaning URL.Host: keep the API host, so the
+		// handler sees the Host header the real API would, and a signature over it (SigV4) still matches.
+		out.Host = req.URL.Host
+	}
 	out.URL.Scheme = t.s.baseURL.Scheme
 	out.URL.Host = t.s.baseURL.Host
-	// out.Host keeps the API host, so the handler sees the Host header the real API would.
 	return t.s.transport.RoundTrip(out)
 }
 
