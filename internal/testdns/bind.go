@@ -92,8 +92,12 @@ type BIND struct {
 	// KeyName, KeyAlg and Secret are the TSIG key updatable zones accept.
 	KeyName, KeyAlg, Secret string
 
-	zones  []string
-	relay  *relay // nil when named itself listens on Addr
+	zones []string
+	relay *relay // nil when named itself listens on Addr
+	// listen is where named itself listens: Addr, or behind a relay 127.0.0.1:<private port>. Readiness is
+	// polled there, since a relay cannot pass on "connection refused" and a query through it would wait out its
+	// timeout while named starts.
+	listen string
 	dir    string
 	cmd    *exec.Cmd
 	stderr *testlog.Buffer
@@ -281,6 +285,7 @@ func start(t testing.TB, named string, opts Options, zones []Zone, rl *relay) (*
 		done:    make(chan struct{}),
 		relay:   rl,
 	}
+	b.listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(listen))
 	recursion := `    // BIND chases a CNAME into another zone it serves only for queries that may recurse. Recursion for loopback
     // only; the empty local root zone keeps it from ever leaving the machine.
     recursion yes;
@@ -421,7 +426,7 @@ func (b *BIND) waitReady(timeout time.Duration, resolver bool) error {
 	if resolver {
 		// A resolver has no zone of its own to load: ready when it answers at all.
 		for {
-			if _, err := b.Query(".", dns.TypeNS); err == nil {
+			if _, err := b.queryAt(b.listen, ".", dns.TypeNS); err == nil {
 				return nil
 			}
 			select {
@@ -437,7 +442,7 @@ func (b *BIND) waitReady(timeout time.Duration, resolver bool) error {
 	}
 	for _, z := range b.zones {
 		for {
-			m, err := b.Query(z, dns.TypeSOA)
+			m, err := b.queryAt(b.listen, z, dns.TypeSOA)
 			if err == nil && m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0 {
 				break
 			}
@@ -447,6 +452,10 @@ func (b *BIND) waitReady(timeout time.Duration, resolver bool) error {
 			default:
 			}
 			if time.Now().After(deadline) {
+				if err == nil {
+					// Answered, but not with the SOA: named refused the zone file (see its output).
+					err = fmt.Errorf("rcode %s", dns.RcodeToString[m.Rcode])
+				}
 				return fmt.Errorf("zone %s did not load within %s (last: %w)", z, timeout, err)
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -457,10 +466,14 @@ func (b *BIND) waitReady(timeout time.Duration, resolver bool) error {
 
 // Query asks BIND for name/qtype with recursion desired, as a resolver or an ACME CA would.
 func (b *BIND) Query(name string, qtype uint16) (*dns.Msg, error) {
+	return b.queryAt(b.Addr, name, qtype)
+}
+
+func (b *BIND) queryAt(addr, name string, qtype uint16) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	c := &dns.Client{Timeout: 2 * time.Second}
-	in, _, err := c.Exchange(m, b.Addr)
+	in, _, err := c.Exchange(m, addr)
 	return in, err
 }
 

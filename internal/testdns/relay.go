@@ -21,6 +21,8 @@ type relay struct {
 	backend atomic.Pointer[string]
 	once    sync.Once
 	done    chan struct{}
+	ctx     context.Context // cancelled by close
+	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
 
@@ -37,6 +39,7 @@ func listenRelay(ip string, port int) (*relay, error) {
 		return nil, err
 	}
 	r := &relay{udp: u, tcp: l, done: make(chan struct{})}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.wg.Add(2)
 	go r.serveUDP()
 	go r.serveTCP()
@@ -49,6 +52,7 @@ func (r *relay) setBackend(addr string) { r.backend.Store(&addr) }
 func (r *relay) close() {
 	r.once.Do(func() {
 		close(r.done)
+		r.cancel()
 		_ = r.udp.Close()
 		_ = r.tcp.Close()
 		r.wg.Wait()
@@ -72,7 +76,7 @@ func (r *relay) serveUDP() {
 		go func() {
 			defer r.wg.Done()
 			// One socket per query keeps answers apart without parsing them.
-			c, err := net.DialTimeout("udp", *backend, time.Second)
+			c, err := (&net.Dialer{Timeout: time.Second}).DialContext(r.ctx, "udp", *backend)
 			if err != nil {
 				return
 			}
@@ -115,7 +119,7 @@ func (r *relay) serveTCP() {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			out, err := net.DialTimeout("tcp", *backend, time.Second)
+			out, err := (&net.Dialer{Timeout: time.Second}).DialContext(r.ctx, "tcp", *backend)
 			if err != nil {
 				_ = in.Close()
 				return
