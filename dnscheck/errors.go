@@ -139,8 +139,8 @@ func (e *DelegationError) Error() string {
 		if e.Wildcard != "" {
 			w = "the wildcard record " + e.Wildcard
 		}
-		explicit := fmt.Sprintf("create the record %s in %s (a record of its own takes precedence over the "+
-			"wildcard)", e.Record(), e.zone())
+		explicit := fmt.Sprintf("create the record %s in %s: a record of its own takes precedence over the "+
+			"wildcard", e.Record(), e.zone())
 		if len(e.Hops) == 1 {
 			return fmt.Sprintf("%s has no CNAME of its own: %s answers for it with a CNAME to %s, not to %s: %s",
 				e.Name, w, last, e.Target, explicit)

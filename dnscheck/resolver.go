@@ -66,7 +66,7 @@ func (s Server) String() string {
 // ServerFailure is a server that gave no usable answer, and why.
 type ServerFailure struct {
 	Server Server
-	// Reason in a few words: "timed out after 2s", "connection refused", "answered SERVFAIL", "is not
+	// Reason in a few words: "timed out (no answer within 2s, twice)", "connection refused", "answered SERVFAIL", "is not
 	// authoritative for example.com. (lame delegation)".
 	Reason string
 }
@@ -216,7 +216,7 @@ func (r *Resolver) reason(ctx context.Context, err error) string {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case errors.As(err, &ne) && ne.Timeout():
-		return "timed out after " + r.timeout().String()
+		return "timed out (no answer within " + r.timeout().String() + ", twice)"
 	}
 	return err.Error()
 }
