@@ -173,7 +173,7 @@ func (k *Knot) waitReady(timeout time.Duration) error {
 			}
 			select {
 			case <-k.proc.Done():
-				return fmt.Errorf("knotd exited: %v", k.proc.Err())
+				return fmt.Errorf("knotd exited: %w", k.proc.Err())
 			default:
 			}
 			if time.Now().After(deadline) {

@@ -202,7 +202,7 @@ func (p *PowerDNS) waitReady(timeout time.Duration) error {
 		}
 		select {
 		case <-p.proc.Done():
-			return fmt.Errorf("pdns_server exited: %v", p.proc.Err())
+			return fmt.Errorf("pdns_server exited: %w", p.proc.Err())
 		default:
 		}
 		if time.Now().After(deadline) {
