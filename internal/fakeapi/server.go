@@ -304,6 +304,10 @@ func (s *Server) logRequest(r Request) {
 	s.requests = append(s.requests, r)
 }
 
+// ServeHTTP serves r as the loopback listener does: CONNECT opens a tunnel, anything else is an API request. It
+// lets a test mount the fake in a server of its own.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serveDirect(w, r) }
+
 // serveDirect serves the loopback listener: CONNECT opens a tunnel, anything else is an API request.
 func (s *Server) serveDirect(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect {

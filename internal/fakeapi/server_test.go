@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -577,5 +578,16 @@ func TestProxyEnvInAChildProcess(t *testing.T) {
 	reqs := s.Requests()
 	if len(reqs) != 1 || !reqs[0].ViaProxy || reqs[0].Path != "/from-child" || reqs[0].Host != apiHost || h.calls() != 1 {
 		t.Errorf("log %+v, want the child's request via the proxy", reqs)
+	}
+}
+
+func TestServeHTTPMountsTheFake(t *testing.T) {
+	t.Parallel()
+	s, h := start(t, Config{})
+	outer := httptest.NewServer(s)
+	t.Cleanup(outer.Close)
+	a := mustDo(t, outer.Client(), "GET", outer.URL+"/mounted")
+	if a.status != 200 || h.calls() != 1 || s.CountRequests("GET", "/mounted") != 1 {
+		t.Errorf("mounted: %d, %d handler calls, log %+v", a.status, h.calls(), s.Requests())
 	}
 }
