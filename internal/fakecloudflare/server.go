@@ -7,7 +7,8 @@
 // the fake has a fair chance of working against Cloudflare. Where Cloudflare
 // documents nothing, the choice made is written next to the code.
 //
-// The fake is served two ways: on a loopback listener that an [http.Client]
+// The fake is served two ways, by internal/fakeapi (which also keeps the
+// request log and injects the faults): on a loopback listener that an [http.Client]
 // from [Server.Client] reaches in place of https://api.cloudflare.com, and as
 // an HTTPS CONNECT proxy that answers for api.cloudflare.com with a
 // certificate from a test CA, for a separate process that uses Go's default
@@ -15,20 +16,17 @@
 package fakecloudflare
 
 import (
-	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakeapi"
 )
 
 const (
@@ -42,16 +40,9 @@ const (
 // Mirror receives every TXT record the fake creates or deletes, so that tests
 // can make those records visible in a real DNS server. It is called
 // synchronously, before the store changes; if it fails, the API call fails
-// with HTTP 500 and the store is left as it was.
-type Mirror interface {
-	// AppendTXT adds value (unquoted text) to the TXT RRset at fqdn
-	// (absolute, with trailing dot). ttl is in seconds; Cloudflare's
-	// "automatic" TTL (1) is passed as 300, which is what it means.
-	AppendTXT(ctx context.Context, fqdn, value string, ttl int) error
-	// DeleteTXT removes value (unquoted text) from the TXT RRset at fqdn
-	// (absolute, with trailing dot).
-	DeleteTXT(ctx context.Context, fqdn, value string) error
-}
+// with HTTP 500 and the store is left as it was. Cloudflare's "automatic" TTL
+// (1) is passed as 300, which is what it means.
+type Mirror = fakeapi.Mirror
 
 // Option configures a Server created by New.
 type Option func(*Server)
@@ -75,14 +66,9 @@ func WithZone(name string) Option {
 }
 
 // Match selects the requests a fault applies to. An empty field matches
-// anything.
-type Match struct {
-	// Method is the HTTP method, e.g. "POST".
-	Method string
-	// PathPrefix is compared with the URL path as received, which includes
-	// BasePath, e.g. "/client/v4/zones".
-	PathPrefix string
-}
+// anything; PathPrefix is compared with the URL path as received, which
+// includes BasePath, e.g. "/client/v4/zones".
+type Match = fakeapi.Match
 
 // Request is one API request as the fake saw it.
 type Request struct {
@@ -105,13 +91,6 @@ const (
 	scopeEdit
 )
 
-type fault struct {
-	remaining  int
-	status     int
-	retryAfter time.Duration
-	match      []Match
-}
-
 // Server is the fake API. Create it with New, then Start it; it is safe for
 // concurrent use.
 type Server struct {
@@ -119,12 +98,10 @@ type Server struct {
 	// Start; it is not guarded against concurrent change.
 	Mirror Mirror
 
-	mu       sync.Mutex
-	tokens   map[string]scope
-	zones    map[string]*zone // by ID
-	faults   []*fault
-	requests []Request
-	now      func() time.Time
+	mu     sync.Mutex
+	tokens map[string]scope
+	zones  map[string]*zone // by ID
+	now    func() time.Time
 
 	// writeMu serialises record changes, so that a change can be checked,
 	// mirrored (network I/O, outside mu) and stored without another change
@@ -132,17 +109,9 @@ type Server struct {
 	writeMu sync.Mutex
 
 	startOnce sync.Once
-	closeOnce sync.Once
-	started   bool
-	baseURL   *url.URL
-	listener  net.Listener
-	apiSrv    *http.Server
-	tunnels   *tunnelListener
-	tunnelSrv *http.Server
-	transport *http.Transport
-	tlsConfig *tls.Config
-	caPEM     []byte
-	serving   sync.WaitGroup
+	// api serves the handlers, the proxy, the request log and the faults; nil
+	// before Start.
+	api *fakeapi.Server
 }
 
 // New returns a Server configured by opts. It does not listen until Start.
@@ -162,79 +131,43 @@ func New(opts ...Option) *Server {
 // directly and as a CONNECT proxy. It generates the test CA used by the proxy.
 func (s *Server) Start() error {
 	err := errors.New("fakecloudflare: server already started")
-	s.startOnce.Do(func() { err = s.start() })
+	s.startOnce.Do(func() {
+		var api *fakeapi.Server
+		api, err = fakeapi.Start(fakeapi.Config{
+			Name:    "fakecloudflare",
+			Hosts:   []string{APIHost},
+			Handler: http.HandlerFunc(s.serveAPI),
+			Refuse:  refuse,
+		})
+		s.mu.Lock()
+		s.api = api
+		s.mu.Unlock()
+	})
 	return err
 }
 
-func (s *Server) start() error {
-	ca, err := newTestCA()
-	if err != nil {
-		return err
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("fakecloudflare: listen: %w", err)
-	}
-	// http.Server logs TLS handshake failures and the like through the log
-	// package; tests that provoke them on purpose should not spam output.
-	quiet := log.New(io.Discard, "", 0)
-
+func (s *Server) server() *fakeapi.Server {
 	s.mu.Lock()
-	s.baseURL = &url.URL{Scheme: "http", Host: ln.Addr().String()}
-	s.listener = ln
-	s.caPEM = ca.pem
-	s.tlsConfig = ca.serverConfig
-	s.apiSrv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second, ErrorLog: quiet}
-	s.tunnels = newTunnelListener(ln.Addr())
-	s.tunnelSrv = &http.Server{
-		Handler:           http.HandlerFunc(s.serveAPI),
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          quiet,
-	}
-	s.transport = &http.Transport{
-		// Proxy stays nil: HTTPS_PROXY in the test environment must not
-		// divert the loopback connection.
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 64,
-	}
-	s.started = true
-	s.mu.Unlock()
-
-	s.serving.Add(2)
-	go func() { defer s.serving.Done(); _ = s.apiSrv.Serve(ln) }()
-	go func() { defer s.serving.Done(); _ = s.tunnelSrv.Serve(s.tunnels) }()
-	return nil
+	defer s.mu.Unlock()
+	return s.api
 }
 
 // Close stops serving, closes open connections and waits for the serving
 // goroutines to end. It is safe to call more than once and before Start.
 func (s *Server) Close() {
-	s.mu.Lock()
-	started := s.started
-	s.mu.Unlock()
-	if !started {
-		return
+	if api := s.server(); api != nil {
+		api.Close()
 	}
-	s.closeOnce.Do(func() {
-		_ = s.apiSrv.Close()
-		_ = s.tunnelSrv.Close()
-		_ = s.tunnels.Close()
-		s.transport.CloseIdleConnections()
-		s.serving.Wait()
-	})
 }
 
 // URL returns the base URL of the loopback listener, e.g.
 // "http://127.0.0.1:41234"; the API is under URL()+BasePath. It is empty
 // before Start.
 func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.baseURL == nil {
-		return ""
+	if api := s.server(); api != nil {
+		return api.URL()
 	}
-	return s.baseURL.String()
+	return ""
 }
 
 // Client returns an HTTP client that sends requests for
@@ -242,33 +175,22 @@ func (s *Server) URL() string {
 // are), and refuses every other host so that a test cannot reach the real
 // API by mistake. Use it after Start, e.g. as cloudflare.Provider.HTTPClient.
 func (s *Server) Client() *http.Client {
-	return &http.Client{Transport: rewriteTransport{s: s}}
+	return &http.Client{Transport: lateTransport{s: s}}
 }
 
-type rewriteTransport struct{ s *Server }
+// lateTransport looks the fake up on every request, so that a client taken
+// before Start fails rather than reaching anything.
+type lateTransport struct{ s *Server }
 
-func (t rewriteTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	t.s.mu.Lock()
-	target, transport := t.s.baseURL, t.s.transport
-	t.s.mu.Unlock()
-	if target == nil {
-		closeBody(req)
+func (t lateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	api := t.s.server()
+	if api == nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
 		return nil, errors.New("fakecloudflare: server not started")
 	}
-	if req.URL.Hostname() != APIHost && req.URL.Host != target.Host {
-		closeBody(req)
-		return nil, fmt.Errorf("fakecloudflare: refusing request to %q: only %s is faked", req.URL.Host, APIHost)
-	}
-	out := req.Clone(req.Context())
-	out.URL.Scheme = target.Scheme
-	out.URL.Host = target.Host
-	return transport.RoundTrip(out)
-}
-
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		_ = req.Body.Close()
-	}
+	return api.Transport().RoundTrip(req)
 }
 
 // AddZone adds an active zone called name (trailing dot optional) and returns
@@ -305,81 +227,72 @@ func (s *Server) Records(zoneName string) []Record {
 // when match is empty) fail with HTTP 429, a Retry-After header of
 // retryAfter rounded up to whole seconds, and Cloudflare's rate-limit error
 // 971. Faults apply before authentication, as Cloudflare's limiter does, and
-// in the order they were added.
+// in the order they were added. Call it after Start.
 func (s *Server) RateLimit(n int, retryAfter time.Duration, match ...Match) {
-	s.addFault(&fault{remaining: n, status: http.StatusTooManyRequests, retryAfter: retryAfter, match: match})
+	s.server().RateLimit(n, retryAfter, match...)
 }
 
 // FailNext makes the next n requests matching any of match (all requests
-// when match is empty) fail with the given HTTP status, meant for 5xx.
+// when match is empty) fail with the given HTTP status, meant for 5xx. Call
+// it after Start.
 func (s *Server) FailNext(n, status int, match ...Match) {
-	s.addFault(&fault{remaining: n, status: status, match: match})
+	s.server().FailNext(n, status, match...)
 }
 
-func (s *Server) addFault(f *fault) {
-	if f.remaining <= 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, f)
-}
+// Faults returns the fakeapi server behind the fake, for the faults and the
+// rate window it has beyond RateLimit and FailNext (Slow, Reset, Truncate,
+// Limit); nil before Start.
+func (s *Server) Faults() *fakeapi.Server { return s.server() }
 
 // Requests returns a copy of the log of API requests, oldest first. CONNECT
 // requests are not logged; the requests sent through the tunnel are.
 func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Request, len(s.requests))
-	copy(out, s.requests)
+	api := s.server()
+	if api == nil {
+		return nil
+	}
+	var out []Request
+	for _, r := range api.Requests() {
+		out = append(out, Request{Method: r.Method, Path: r.Path, Query: r.Query, Status: r.Status, ViaProxy: r.ViaProxy})
+	}
 	return out
 }
 
 // CountRequests returns how many logged requests have the given method
 // (any when empty) and a path starting with pathPrefix.
 func (s *Server) CountRequests(method, pathPrefix string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.requests {
-		if (method == "" || r.Method == method) && strings.HasPrefix(r.Path, pathPrefix) {
-			n++
-		}
+	if api := s.server(); api != nil {
+		return api.CountRequests(method, pathPrefix)
 	}
-	return n
+	return 0
 }
 
 // WriteCAFile writes the PEM certificate of the test CA that signs the
 // proxy's api.cloudflare.com certificate, for SSL_CERT_FILE. Call it after
 // Start.
 func (s *Server) WriteCAFile(path string) error {
-	pem := s.CAPEM()
-	if pem == nil {
+	api := s.server()
+	if api == nil {
 		return errors.New("fakecloudflare: server not started")
 	}
-	if err := writeFile(path, pem); err != nil {
-		return fmt.Errorf("fakecloudflare: write CA file: %w", err)
-	}
-	return nil
+	return api.WriteCAFile(path)
 }
 
 // CAPEM returns the PEM certificate of the test CA, or nil before Start.
 func (s *Server) CAPEM() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.caPEM...)
+	if api := s.server(); api != nil {
+		return api.CAPEM()
+	}
+	return nil
 }
 
 // CAPool returns a certificate pool holding only the test CA, or nil before
 // Start.
 func (s *Server) CAPool() *x509.CertPool {
-	pem := s.CAPEM()
-	if pem == nil {
-		return nil
+	if api := s.server(); api != nil {
+		return api.CAPool()
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	return pool
+	return nil
 }
 
 // ProxyURL returns the URL to use as HTTPS_PROXY, e.g.
@@ -387,35 +300,26 @@ func (s *Server) CAPool() *x509.CertPool {
 // api.cloudflare.com:443 and refuses CONNECT to anything else.
 func (s *Server) ProxyURL() string { return s.URL() }
 
-// ServeHTTP serves the API, and CONNECT requests as the proxy.
+// ServeHTTP serves the API, and CONNECT requests as the proxy, with the
+// request log and faults, as the loopback listener does. Before Start it
+// answers 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodConnect {
-		s.serveConnect(w, r)
+	api := s.server()
+	if api == nil {
+		http.Error(w, "fakecloudflare: server not started", http.StatusServiceUnavailable)
 		return
 	}
-	s.serveAPI(w, r)
+	api.ServeHTTP(w, r)
 }
 
-// serveAPI logs the request, computes the reply and only then writes it, so
-// that a test that has its response also sees the request in the log.
+// serveAPI computes the reply and writes it; fakeapi logs the request as the
+// status is written, so a test that has its response also sees the request
+// in the log.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	rep := s.handle(r)
-	s.mu.Lock()
-	s.requests = append(s.requests, Request{
-		Method:   r.Method,
-		Path:     r.URL.Path,
-		Query:    r.URL.Query(),
-		Status:   rep.status,
-		ViaProxy: r.TLS != nil,
-	})
-	s.mu.Unlock()
-	rep.write(w)
+	s.handle(r).write(w)
 }
 
 func (s *Server) handle(r *http.Request) reply {
-	if rep, ok := s.takeFault(r); ok {
-		return rep
-	}
 	if !strings.HasPrefix(r.URL.Path, BasePath+"/") {
 		return noRoute(r.URL.Path)
 	}
@@ -426,53 +330,22 @@ func (s *Server) handle(r *http.Request) reply {
 	return s.route(r, sc)
 }
 
-func (s *Server) takeFault(r *http.Request) (reply, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if !f.matches(r) {
-			continue
-		}
-		f.remaining--
-		if f.remaining == 0 {
-			s.faults = append(s.faults[:i], s.faults[i+1:]...)
-		}
-		if f.status == http.StatusTooManyRequests {
-			return rateLimited(f.retryAfter), true
-		}
-		// Cloudflare does not document bodies for its 5xx answers; the
-		// envelope is used so that clients exercise their status handling
-		// rather than a JSON decoding error, with the status as the code.
-		return failure(f.status, apiError(f.status, http.StatusText(f.status))), true
+// refuse answers the fakeapi faults: a 429 is Cloudflare's rate-limit
+// answer, error 971, and (documented since 2025) Retry-After in whole seconds
+// rounded up, always present, plus the Ratelimit header of the IETF draft.
+// Cloudflare does not document bodies for its 5xx answers; the envelope is
+// used so that clients exercise their status handling rather than a JSON
+// decoding error, with the status as the code.
+func refuse(w http.ResponseWriter, _ *http.Request, ref fakeapi.Refusal) {
+	if ref.Status == http.StatusTooManyRequests {
+		secs := fakeapi.RetryAfterSeconds(ref.RetryAfter)
+		rep := failure(http.StatusTooManyRequests, apiError(971, "Please wait and consider throttling your request speed"))
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		w.Header().Set("Ratelimit", fmt.Sprintf(`"default";r=0;t=%d`, secs))
+		rep.write(w)
+		return
 	}
-	return reply{}, false
-}
-
-func (f *fault) matches(r *http.Request) bool {
-	if len(f.match) == 0 {
-		return true
-	}
-	for _, m := range f.match {
-		if (m.Method == "" || strings.EqualFold(m.Method, r.Method)) && strings.HasPrefix(r.URL.Path, m.PathPrefix) {
-			return true
-		}
-	}
-	return false
-}
-
-// rateLimited is Cloudflare's answer past its API rate limit: HTTP 429,
-// error 971, and (documented since 2025) Retry-After in whole seconds
-// rounded up plus the Ratelimit header of the IETF draft.
-func rateLimited(retryAfter time.Duration) reply {
-	secs := int64(0)
-	if retryAfter > 0 {
-		secs = int64((retryAfter + time.Second - 1) / time.Second)
-	}
-	rep := failure(http.StatusTooManyRequests, apiError(971, "Please wait and consider throttling your request speed"))
-	rep.header = http.Header{}
-	rep.header.Set("Retry-After", strconv.FormatInt(secs, 10))
-	rep.header.Set("Ratelimit", fmt.Sprintf(`"default";r=0;t=%d`, secs))
-	return rep
+	failure(ref.Status, apiError(ref.Status, http.StatusText(ref.Status))).write(w)
 }
 
 // authenticate implements API-token authentication as Cloudflare answers
@@ -515,80 +388,3 @@ func wellFormedToken(token string) bool {
 	}
 	return true
 }
-
-// tunnelListener hands the TLS connections of CONNECT tunnels to the
-// http.Server that serves the API inside them.
-type tunnelListener struct {
-	addr  net.Addr
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newTunnelListener(addr net.Addr) *tunnelListener {
-	return &tunnelListener{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *tunnelListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *tunnelListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *tunnelListener) Addr() net.Addr { return l.addr }
-
-func (l *tunnelListener) push(c net.Conn) bool {
-	select {
-	case l.conns <- c:
-		return true
-	case <-l.done:
-		return false
-	}
-}
-
-// serveConnect accepts CONNECT api.cloudflare.com:443 only, and hands the
-// tunnel, wrapped in TLS with the test certificate, to the tunnel server.
-func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
-	host, port, err := net.SplitHostPort(r.Host)
-	if err != nil || !strings.EqualFold(host, APIHost) || port != "443" {
-		http.Error(w, "fakecloudflare: CONNECT is only allowed to "+APIHost+":443", http.StatusForbidden)
-		return
-	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		http.Error(w, "fakecloudflare: cannot hijack connection", http.StatusInternalServerError)
-		return
-	}
-	conn, brw, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	if _, err := io.WriteString(conn, "HTTP/1.1 200 Connection Established\r\n\r\n"); err != nil {
-		_ = conn.Close()
-		return
-	}
-	c := conn
-	if brw.Reader.Buffered() > 0 {
-		// The client may have sent its TLS ClientHello right behind the
-		// CONNECT request; those bytes are in brw, not in conn.
-		c = &bufferedConn{Conn: conn, r: brw.Reader}
-	}
-	if !s.tunnels.push(tls.Server(c, s.tlsConfig)) {
-		_ = conn.Close()
-	}
-}
-
-type bufferedConn struct {
-	net.Conn
-	r io.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
