@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -27,22 +28,10 @@ func main() {
 			"(the Helm chart's groupName value), e.g. acme.example.com")
 		os.Exit(2)
 	}
-	s := &solver.Solver{}
-	if ns := os.Getenv("DNS_CHECK_NAMESERVERS"); ns != "" {
-		servers, err := dnsname.ParseServers(ns)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "DNS_CHECK_NAMESERVERS: %v\n", err)
-			os.Exit(2)
-		}
-		s.DNS.Nameservers, s.DNS.Authoritative = servers, true
-		if v := os.Getenv("DNS_CHECK_AUTHORITATIVE"); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "DNS_CHECK_AUTHORITATIVE: %q is not true or false\n", v)
-				os.Exit(2)
-			}
-			s.DNS.Authoritative = b
-		}
+	s, err := solverFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
 	if help {
 		fmt.Fprintf(os.Stderr, "cert-manager-webhook-delegate %s\n", version)
@@ -50,6 +39,44 @@ func main() {
 		fmt.Fprintf(os.Stderr, "cert-manager-webhook-delegate %s serving group %s\n", version, groupName)
 	}
 	cmd.RunWebhookServer(groupName, s)
+}
+
+// solverFromEnv reads the server's environment. Every malformed value stops the webhook at start, naming the
+// variable: a fence or a resolver silently dropped would be worse than no start.
+func solverFromEnv(getenv func(string) string) (*solver.Solver, error) {
+	s := &solver.Solver{}
+	r := solver.DefaultResolver()
+	var errs []error
+	if v := getenv("DNS_CHECK_NAMESERVERS"); v != "" {
+		servers, err := dnsname.ParseServers(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DNS_CHECK_NAMESERVERS: %w", err))
+		}
+		r.Servers = servers
+	}
+	if v := getenv("DNS_CHECK_AUTHORITATIVE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DNS_CHECK_AUTHORITATIVE: %q is not true or false", v))
+		}
+		r.Authoritative = b
+	}
+	s.DNS = &r
+	if v := getenv("ALLOWED_ZONES"); v != "" {
+		zones, err := dnsname.ParseZones(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ALLOWED_ZONES (the chart's allowedZones): %w", err))
+		}
+		s.AllowedZones = zones
+	}
+	if v := getenv("REQUIRE_SECRET_LABEL"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("REQUIRE_SECRET_LABEL (the chart's requireSecretLabel): %q is not true or false", v))
+		}
+		s.AllowUnlabelledSecrets = !b
+	}
+	return s, errors.Join(errs...)
 }
 
 func wantsHelp(args []string) bool {

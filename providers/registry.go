@@ -28,13 +28,13 @@ const (
 type TestLevel string
 
 const (
-	// RealServer: against a real implementation of the protocol running in the tests (BIND, Knot, PowerDNS).
+	// RealServer is tested against a real implementation of the protocol running in the tests (BIND, Knot, PowerDNS).
 	RealServer TestLevel = "real server"
-	// FakeAPI: against a fake of the vendor's HTTP API that follows its documented behaviour, itself tested, and
+	// FakeAPI is tested against a fake of the vendor's HTTP API that follows its documented behaviour, itself tested, and
 	// reached by the real libdns client.
 	FakeAPI TestLevel = "fake API"
-	// Constructed: its example config parses and builds, its credentials are Secret-only and checked; the
-	// strategy was read from the library's source. Not exercised against its API.
+	// Constructed is not exercised against its API: its example config parses and builds, its credentials are Secret-only and checked; the
+	// strategy was read from the library's source.
 	Constructed TestLevel = "constructed"
 )
 

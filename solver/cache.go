@@ -3,6 +3,10 @@ package solver
 import (
 	"container/list"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -69,6 +73,44 @@ func (c *writerCache) add(cw *cachedWriter) *cachedWriter {
 	}
 	return cw
 }
+
+// writer returns the cached writer for a provider config in a namespace, building it when the config or one of
+// its Secrets changed. Every Secret problem is reported at once, and the endpoint pin is checked before anything
+// is built, so no credential is ever handed to a provider for an endpoint its owner did not allow.
+func (st *state) writer(ctx context.Context, namespace string, pc *ProviderConfig) (*cachedWriter, error) {
+	r, err := st.secrets.resolve(ctx, namespace, pc)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write([]byte(namespace + "\x00" + pc.Name + "\x00"))
+	h.Write(pc.canonical)
+	for _, name := range sortedKeys(r.secrets) {
+		h.Write([]byte("\x00" + name + "@" + r.secrets[name].ResourceVersion))
+	}
+	key := hex.EncodeToString(h.Sum(nil))
+	if cw := st.writers.get(key); cw != nil {
+		return cw, nil
+	}
+	entry := st.reg[pc.Name]
+	spec := substitute(pc.spec, pc.refs, func(i int) string { return r.values[i] })
+	if errs := checkEndpoints(pc, entry.Endpoints, spec, r.secrets, namespace); len(errs) > 0 {
+		return nil, redact(errors.Join(errs...), r.values)
+	}
+	v := entry.New()
+	if err := decodeStrict(spec, v); err != nil {
+		return nil, fmt.Errorf("config.%s: %w", pc.Path, redact(err, r.values))
+	}
+	w, err := entry.Build(v, providers.Env{
+		Path: pc.Path, HTTPClient: st.httpClient, TXT: st.txt, Locks: &st.locks, Limits: &st.limits,
+	})
+	if err != nil {
+		return nil, redact(err, r.values)
+	}
+	return st.writers.add(&cachedWriter{key: key, w: w, secrets: r.values}), nil
+}
+
+func (cw *cachedWriter) redact(err error) error { return redact(err, cw.secrets) }
 
 // findZone returns the zone holding fqdn at this writer's provider, from cache when fresh.
 func (cw *cachedWriter) findZone(ctx context.Context, fqdn string) (string, error) {

@@ -32,7 +32,21 @@ type Config struct {
 	Delegations []Delegation
 	// TTL of every record written. Default: 60 s; raised to a provider's minimum where it has one.
 	TTL time.Duration
+	// VerifyDelegation says whether Present proves the CNAME delegation before it writes. Default: Enforce.
+	VerifyDelegation Verify
 }
+
+// Verify is the issuer's verifyDelegation setting.
+type Verify string
+
+const (
+	// VerifyEnforce makes Present resolve _acme-challenge.<dnsName> as the CA does and refuse to write unless its
+	// CNAME chain ends at the record the webhook writes; in direct mode it refuses to write beside a CNAME.
+	VerifyEnforce Verify = "Enforce"
+	// VerifyOff makes no lookups at all, for split-horizon or egress-restricted clusters where the webhook cannot
+	// see what the CA sees.
+	VerifyOff Verify = "Off"
+)
 
 // Delegation is one entry of the config's delegations list.
 type Delegation struct {
@@ -80,7 +94,7 @@ const (
 	maxTTL = 86400
 )
 
-var topLevelFields = []string{"provider", "domainAlias", "aliasProvider", "aliasZone", "delegations", "ttl"}
+var topLevelFields = []string{"provider", "domainAlias", "aliasProvider", "aliasZone", "delegations", "ttl", "verifyDelegation"}
 var delegationFields = []string{"domains", "domainAlias", "aliasProvider", "aliasZone"}
 
 // ParseConfig decodes and checks an issuer's webhook config against the registry. It reports every problem at
@@ -95,7 +109,7 @@ func ParseConfig(raw []byte, reg providers.Registry) (*Config, error) {
 		return nil, fmt.Errorf("config: must be a JSON object with the fields %s: %w", strings.Join(topLevelFields, ", "), err)
 	}
 	p := &parser{reg: reg}
-	cfg := &Config{TTL: DefaultTTL}
+	cfg := &Config{TTL: DefaultTTL, VerifyDelegation: VerifyEnforce}
 	p.unknownFields("config", top, topLevelFields)
 	cfg.Provider = p.provider("provider", top["provider"])
 	cfg.AliasProvider = p.provider("aliasProvider", top["aliasProvider"])
@@ -105,6 +119,9 @@ func ParseConfig(raw []byte, reg providers.Registry) (*Config, error) {
 		cfg.TTL = p.ttl(d)
 	}
 	cfg.Delegations = p.delegations(top["delegations"])
+	if raw, ok := top["verifyDelegation"]; ok {
+		cfg.VerifyDelegation = p.verify(raw)
+	}
 	p.checkAliasZone("aliasZone", cfg.DomainAlias, cfg.AliasZone)
 	if cfg.AliasZone != "" && cfg.DomainAlias == "" {
 		p.errorf("aliasZone", "has no effect without domainAlias: set domainAlias, or remove aliasZone "+
@@ -227,6 +244,21 @@ func (p *parser) checkAliasZone(path, alias, zone string) {
 		p.errorf(path, "%s does not contain the alias %s; set aliasZone to the zone that holds the alias at its "+
 			"provider, or remove it to have the zone discovered", zone, alias)
 	}
+}
+
+// verify parses verifyDelegation. Values are case-sensitive, as Kubernetes enums are.
+func (p *parser) verify(raw json.RawMessage) Verify {
+	s, ok := p.str("verifyDelegation", raw)
+	if !ok {
+		return VerifyEnforce
+	}
+	switch v := Verify(s); v {
+	case VerifyEnforce, VerifyOff:
+		return v
+	}
+	p.errorf("verifyDelegation", "%q is not allowed; use %q (the default: prove the CNAME before writing) or %q (no "+
+		"DNS lookups, for split-horizon or egress-restricted clusters)", s, VerifyEnforce, VerifyOff)
+	return VerifyEnforce
 }
 
 func (p *parser) ttl(raw json.RawMessage) time.Duration {

@@ -31,7 +31,15 @@ type Target struct {
 	// Rule is the JSON path of the config entry that decided: "delegations[1]", "domainAlias", or "provider"
 	// (direct mode).
 	Rule string
+	// Domain is the challenge's domain, canonical (DNSName without "*.").
+	Domain string
+	// Followed is true when cert-manager already followed a CNAME (cnameStrategy: Follow): ResolvedFQDN is not
+	// _acme-challenge.<Domain>.
+	Followed bool
 }
+
+// QueriedName is the name the CA queries for the challenge, _acme-challenge.<Domain>.
+func (t Target) QueriedName() string { return dnsname.ACMEPrefix + t.Domain }
 
 // Resolve maps a challenge onto the record to write. It is a pure function of the config and the challenge.
 //
@@ -84,10 +92,10 @@ func Resolve(cfg *Config, reg providers.Registry, ch Challenge) (Target, error) 
 		if !dnsname.Within(resolved, zone) {
 			return Target{}, fmt.Errorf("challenge resolvedFQDN %s is not inside its resolvedZone %s", resolved, zone)
 		}
-		return Target{FQDN: resolved, Zone: zone, Provider: prov, Rule: rule}, nil
+		return Target{FQDN: resolved, Zone: zone, Provider: prov, Rule: rule, Domain: domain, Followed: followed}, nil
 	}
 
-	t := Target{Provider: prov, Alias: alias, Rule: rule}
+	t := Target{Provider: prov, Alias: alias, Rule: rule, Domain: domain, Followed: followed}
 	if prov.fixedName(reg) {
 		// ACME-DNS serves exactly one name per account: the alias is that name.
 		if followed && resolved != alias {

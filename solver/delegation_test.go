@@ -144,6 +144,12 @@ func TestResolve(t *testing.T) {
 				t.Fatalf("provider = %+v, want %s", got.Provider, tc.prov)
 			}
 			got.Provider = nil
+			domain := dnsname.MustCanonical(strings.TrimPrefix(tc.ch.DNSName, "*."))
+			if got.Domain != domain || got.Followed != (dnsname.MustCanonical(tc.ch.ResolvedFQDN) != dnsname.ACMEPrefix+domain) {
+				t.Fatalf("domain %q followed %v, want %q and whether resolvedFQDN %s is not the canonical name",
+					got.Domain, got.Followed, domain, tc.ch.ResolvedFQDN)
+			}
+			got.Domain, got.Followed = "", false
 			if got != tc.want {
 				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
 			}

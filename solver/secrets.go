@@ -2,8 +2,12 @@ package solver
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,8 +15,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 )
@@ -21,8 +28,14 @@ import (
 // call would be capped by client-go's 5 requests/s default limiter). It runs one informer per namespace when the
 // webhook may list all Secrets there, and one per (namespace, name) with a metadata.name field selector when its
 // RBAC is narrowed to named Secrets: Kubernetes allows list/watch on resourceNames only with that selector.
+//
+// With requireLabel (the default), the informers select on SecretLabel=true: a Secret not labelled for the
+// webhook is never even cached. On a miss, a metadata-only read tells "unlabelled" from "missing" without ever
+// fetching the unlabelled Secret's data.
 type secretStore struct {
-	client kubernetes.Interface
+	client       kubernetes.Interface
+	meta         metadata.Interface
+	requireLabel bool
 	// ctx stops every informer when the solver is re-initialised or stopped.
 	ctx context.Context
 	// syncTimeout bounds how long a call waits for a new informer's first list.
@@ -48,18 +61,25 @@ type secretInformer struct {
 	lastErr error
 }
 
-func newSecretStore(ctx context.Context, client kubernetes.Interface) *secretStore {
+func newSecretStore(ctx context.Context, c Clients, requireLabel bool) *secretStore {
 	return &secretStore{
-		client:      client,
-		ctx:         ctx,
-		syncTimeout: 10 * time.Second,
-		informers:   map[informerKey]*secretInformer{},
-		narrowed:    map[string]bool{},
+		client:       c.Kube,
+		meta:         c.Metadata,
+		requireLabel: requireLabel,
+		ctx:          ctx,
+		syncTimeout:  10 * time.Second,
+		informers:    map[informerKey]*secretInformer{},
+		narrowed:     map[string]bool{},
 	}
 }
 
-// errSecret marks errors about a referenced Secret: missing, missing key, or unreadable.
-var errSecret = errors.New("secret")
+// secretError is a problem with a referenced Secret: missing, unlabelled, missing key, empty, or unreadable.
+type secretError struct{ err error }
+
+func (e *secretError) Error() string { return e.err.Error() }
+func (e *secretError) Unwrap() error { return e.err }
+
+func secretErrorf(format string, args ...any) error { return &secretError{fmt.Errorf(format, args...)} }
 
 // get returns the Secret namespace/name from the informer cache, starting and syncing an informer if needed.
 func (s *secretStore) get(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
@@ -71,11 +91,36 @@ func (s *secretStore) get(ctx context.Context, namespace, name string) (*corev1.
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, fmt.Errorf("%w %q not found in namespace %q (the issuer's namespace, or cert-manager's "+
-			"cluster resource namespace for a ClusterIssuer): create it there", errSecret, name, namespace)
+	if ok {
+		return obj.(*corev1.Secret), nil
 	}
-	return obj.(*corev1.Secret), nil
+	return nil, s.explainMiss(ctx, namespace, name)
+}
+
+// explainMiss says why a Secret is not in the cache: missing, or (with the label required) not labelled.
+func (s *secretStore) explainMiss(ctx context.Context, namespace, name string) error {
+	label := fmt.Sprintf("kubectl label secret -n %s %s %s=true", namespace, name, SecretLabel)
+	notFound := secretErrorf("Secret %q not found in namespace %q (the issuer's namespace, or cert-manager's cluster "+
+		"resource namespace for a ClusterIssuer): create it there", name, namespace)
+	if !s.requireLabel {
+		return notFound
+	}
+	if s.meta == nil {
+		return secretErrorf("Secret %q in namespace %q is missing or not labelled for this webhook: create it there, and "+
+			"label it so the webhook may use it: %s", name, namespace, label)
+	}
+	_, err := s.meta.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}).Namespace(namespace).
+		Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return secretErrorf("%w; once it exists, label it so the webhook may use it: %s", notFound, label)
+	case err != nil:
+		return secretErrorf("Secret %q in namespace %q is not among the Secrets labelled for this webhook, and reading "+
+			"its metadata failed (%s): if it exists, label it: %s", name, namespace, apiMessage(err), label)
+	}
+	return secretErrorf("Secret %q in namespace %q is not labelled for this webhook, which uses only Secrets labelled "+
+		"%s=true (so that an issuer cannot make it read any Secret it can name); if it is meant for the webhook, "+
+		"label it: %s", name, namespace, SecretLabel, label)
 }
 
 func (s *secretStore) informerFor(ctx context.Context, namespace, name string) (*secretInformer, error) {
@@ -108,33 +153,40 @@ func (s *secretStore) informerFor(ctx context.Context, namespace, name string) (
 			"namespace", namespace)
 		return s.informerFor(ctx, namespace, name)
 	case apierrors.IsForbidden(err):
-		return nil, fmt.Errorf("%w %q in namespace %q cannot be read: the webhook's service account may not "+
+		return nil, secretErrorf("Secret %q in namespace %q cannot be read: the webhook's service account may not "+
 			"get, list and watch it; grant a Role in %q with those verbs on secrets (the chart does this for the "+
 			"namespaces in secretNamespaces and the names in secretNames); the API server said: %s",
-			errSecret, name, namespace, namespace, apiMessage(err))
+			name, namespace, namespace, apiMessage(err))
 	default:
-		return nil, fmt.Errorf("%w %q in namespace %q: the Secret cache did not sync: %w", errSecret, name, namespace, err)
+		return nil, secretErrorf("Secret %q in namespace %q: the Secret cache did not sync: %w", name, namespace, err)
 	}
 }
 
 func (s *secretStore) start(key informerKey) *secretInformer {
-	var tweak func(*metav1.ListOptions)
+	var fieldSelector, labelSelector string
 	if key.name != "" {
-		selector := fields.OneTermEqualSelector("metadata.name", key.name).String()
-		tweak = func(o *metav1.ListOptions) { o.FieldSelector = selector }
+		fieldSelector = fields.OneTermEqualSelector("metadata.name", key.name).String()
 	}
+	if s.requireLabel {
+		labelSelector = labels.SelectorFromSet(labels.Set{SecretLabel: "true"}).String()
+	}
+	tweak := func(o *metav1.ListOptions) { o.FieldSelector, o.LabelSelector = fieldSelector, labelSelector }
 	ctx, cancel := context.WithCancel(s.ctx)
 	si := &secretInformer{
 		informer: coreinformers.NewFilteredSecretInformer(s.client, key.namespace, 0, cache.Indexers{}, tweak),
 		cancel:   cancel,
 	}
-	// Keep only what the webhook reads: managed fields and annotations can be large, and a namespace-wide
-	// informer in cert-manager's namespace also sees Helm's release Secrets (the whole chart, compressed), which
-	// are never credentials.
+	// Keep only what the webhook reads: managed fields and other annotations can be large, and a namespace-wide
+	// informer in cert-manager's namespace without the label required also sees Helm's release Secrets (the
+	// whole chart, compressed), which are never credentials.
 	_ = si.informer.SetTransform(func(obj any) (any, error) {
 		if sec, ok := obj.(*corev1.Secret); ok {
 			sec.ManagedFields = nil
-			sec.Annotations = nil
+			if ep, ok := sec.Annotations[EndpointsAnnotation]; ok {
+				sec.Annotations = map[string]string{EndpointsAnnotation: ep}
+			} else {
+				sec.Annotations = nil
+			}
 			if sec.Type == "helm.sh/release.v1" {
 				sec.Data = nil
 			}
@@ -183,6 +235,74 @@ func (si *secretInformer) waitSynced(ctx context.Context, timeout time.Duration)
 	}
 }
 
+// resolved is a provider block's Secret references, read: their values, in the order of pc.refs, and the
+// Secrets they came from.
+type resolved struct {
+	values  []string
+	secrets map[string]*corev1.Secret
+}
+
+// resolve reads every Secret a provider block references, reporting every problem at once.
+func (s *secretStore) resolve(ctx context.Context, namespace string, pc *ProviderConfig) (resolved, error) {
+	r := resolved{values: make([]string, len(pc.refs)), secrets: map[string]*corev1.Secret{}}
+	var errs []error
+	for i, ref := range pc.refs {
+		sec, err := s.get(ctx, namespace, ref.Name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config.%s: %w", ref.jsonPath, err))
+			continue
+		}
+		r.secrets[ref.Name] = sec
+		v, ok := sec.Data[ref.Key]
+		if !ok {
+			errs = append(errs, secretErrorf("config.%s: Secret %q in namespace %q has no key %q (its keys: %s); "+
+				"correct secretKeyRef.key or add the key", ref.jsonPath, ref.Name, namespace, ref.Key,
+				strings.Join(slices.Sorted(maps.Keys(sec.Data)), ", ")))
+			continue
+		}
+		// A credential never starts or ends with whitespace; a trailing newline (echo into a file, then
+		// --from-file) is the usual accident and would break an HTTP header or a TSIG secret.
+		r.values[i] = strings.TrimSpace(string(v))
+		if r.values[i] == "" {
+			errs = append(errs, secretErrorf("config.%s: Secret %q in namespace %q has an empty value at key %q; put "+
+				"the credential there", ref.jsonPath, ref.Name, namespace, ref.Key))
+		}
+	}
+	return r, errors.Join(errs...)
+}
+
+// redact replaces every Secret value in err's message, raw and base64-encoded, so that no provider library can
+// leak one into a Challenge's status. The error chain stays inspectable with errors.Is and errors.As.
+func redact(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	changed := false
+	for _, s := range secrets {
+		if len(s) < 4 {
+			continue
+		}
+		for _, form := range []string{s, base64.StdEncoding.EncodeToString([]byte(s)), base64.RawURLEncoding.EncodeToString([]byte(s))} {
+			if strings.Contains(msg, form) {
+				msg, changed = strings.ReplaceAll(msg, form, "[redacted]"), true
+			}
+		}
+	}
+	if !changed {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
 // apiMessage returns the API server's own message (it names the user that was refused), or the error.
 func apiMessage(err error) string {
 	var status apierrors.APIStatus
@@ -191,3 +311,5 @@ func apiMessage(err error) string {
 	}
 	return err.Error()
 }
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -2,26 +2,21 @@ package solver
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/cert-manager/cert-manager/pkg/acme/webhook"
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
-	"github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/util"
-	"github.com/miekg/dns"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"github.com/delegate01/cert-manager-webhook-delegate/dnscheck"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
 	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 )
@@ -40,8 +35,16 @@ type Solver struct {
 	Registry providers.Registry
 	// HTTPClient sends provider API requests. Default: a proxy-aware client with timeouts.
 	HTTPClient *http.Client
-	// DNS is how the webhook queries DNS for its own checks. Default: /etc/resolv.conf, authoritative.
-	DNS DNSCheck
+	// DNS is the resolver of the delegation check and of ACME-DNS's value check (DNS_CHECK_NAMESERVERS,
+	// DNS_CHECK_AUTHORITATIVE). Default: the nameservers of /etc/resolv.conf, asked for each zone's authoritative
+	// servers. Nothing ever falls back to a public resolver.
+	DNS *dnscheck.Resolver
+	// AllowedZones is the operator's fence (ALLOWED_ZONES), canonical: when set, no record outside these zones is
+	// ever written or deleted, whatever an issuer's config says. Empty: no fence.
+	AllowedZones []string
+	// AllowUnlabelledSecrets turns off the Secret opt-in (the chart's requireSecretLabel: false): the webhook then
+	// uses any Secret an issuer names in its namespace, not only those labelled SecretLabel=true.
+	AllowUnlabelledSecrets bool
 	// CallTimeout bounds each Present and CleanUp. Default: DefaultCallTimeout.
 	CallTimeout time.Duration
 
@@ -53,7 +56,8 @@ type state struct {
 	reg        providers.Registry
 	timeout    time.Duration
 	httpClient *http.Client
-	dns        DNSCheck
+	check      *dnscheck.Checker
+	fence      fence
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -69,8 +73,17 @@ var _ webhook.Solver = (*Solver)(nil)
 // Name implements webhook.Solver.
 func (s *Solver) Name() string { return Name }
 
+// Clients are the Kubernetes clients the solver reads Secrets with.
+type Clients struct {
+	// Kube reads Secrets through informers.
+	Kube kubernetes.Interface
+	// Metadata tells an unlabelled Secret from a missing one with a metadata-only read, so the data of a Secret
+	// not meant for the webhook is never fetched. Nil: such errors cannot tell the two apart and say both fixes.
+	Metadata metadata.Interface
+}
+
 // Initialize implements webhook.Solver. It may be called again with another apiserver: each call replaces the
-// client, the Secret informers, the caches and the base context, and stops those of the previous call.
+// clients, the Secret informers, the caches and the base context, and stops those of the previous call.
 func (s *Solver) Initialize(cfg *rest.Config, stopCh <-chan struct{}) error {
 	if cfg == nil {
 		return errors.New("initialize: no Kubernetes client config")
@@ -78,23 +91,32 @@ func (s *Solver) Initialize(cfg *rest.Config, stopCh <-chan struct{}) error {
 	c := rest.CopyConfig(cfg)
 	// Informers list once and then watch; the defaults (5 qps) only matter for bursts of new namespaces.
 	c.QPS, c.Burst = 50, 100
-	client, err := kubernetes.NewForConfig(c)
+	kube, err := kubernetes.NewForConfig(c)
 	if err != nil {
 		return fmt.Errorf("initialize: building the Kubernetes client: %w", err)
 	}
-	s.InitializeWithClient(client, stopCh)
+	meta, err := metadata.NewForConfig(c)
+	if err != nil {
+		return fmt.Errorf("initialize: building the Kubernetes metadata client: %w", err)
+	}
+	s.InitializeWithClients(Clients{Kube: kube, Metadata: meta}, stopCh)
 	return nil
 }
 
-// InitializeWithClient is Initialize for a caller that already has a client: an embedding program, the demo
-// (which serves its one Secret from memory), tests. The previous state's informers and calls in flight are
-// stopped.
+// InitializeWithClient is Initialize for a caller that already has a client (an embedding program, the demo,
+// tests) and no metadata client.
 func (s *Solver) InitializeWithClient(client kubernetes.Interface, stopCh <-chan struct{}) {
+	s.InitializeWithClients(Clients{Kube: client}, stopCh)
+}
+
+// InitializeWithClients is Initialize for a caller that already has clients. The previous state's informers and
+// calls in flight are stopped.
+func (s *Solver) InitializeWithClients(c Clients, stopCh <-chan struct{}) {
 	st := &state{
 		reg:        s.Registry,
 		timeout:    s.CallTimeout,
 		httpClient: s.HTTPClient,
-		dns:        s.DNS,
+		fence:      fence(s.AllowedZones),
 		writers:    newWriterCache(256),
 	}
 	if st.reg == nil {
@@ -103,9 +125,11 @@ func (s *Solver) InitializeWithClient(client kubernetes.Interface, stopCh <-chan
 	if st.timeout <= 0 {
 		st.timeout = DefaultCallTimeout
 	}
-	if st.dns.Nameservers == nil {
-		st.dns = DNSCheck{Nameservers: resolvConfNameservers(), Authoritative: true}
+	r := DefaultResolver()
+	if s.DNS != nil {
+		r = *s.DNS
 	}
+	st.check = dnscheck.NewChecker(r)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		select {
@@ -115,14 +139,22 @@ func (s *Solver) InitializeWithClient(client kubernetes.Interface, stopCh <-chan
 		}
 	}()
 	st.ctx, st.cancel = ctx, cancel
-	st.secrets = newSecretStore(ctx, client)
+	st.secrets = newSecretStore(ctx, c, !s.AllowUnlabelledSecrets)
 	if old := s.state.Swap(st); old != nil {
 		old.cancel()
 	}
 }
 
-// Present implements webhook.Solver: it adds the challenge's TXT value at its delegated name. An identical
-// value already there is success; other values at that name are never touched.
+// DefaultResolver is the delegation check's resolver when none is configured: the nameservers of
+// /etc/resolv.conf, asked for each zone's authoritative servers. Without a readable resolv.conf it has no server,
+// and every check fails saying so; it never falls back to a public resolver.
+func DefaultResolver() dnscheck.Resolver {
+	return dnscheck.Resolver{Servers: systemNameservers(), Authoritative: true}
+}
+
+// Present implements webhook.Solver: it adds the challenge's TXT value at its delegated name, after proving that
+// the CA will find it there. An identical value already there is success; other values at that name are never
+// touched.
 func (s *Solver) Present(ch *whapi.ChallengeRequest) error {
 	st := s.state.Load()
 	if st == nil {
@@ -130,13 +162,15 @@ func (s *Solver) Present(ch *whapi.ChallengeRequest) error {
 	}
 	ctx, cancel := context.WithTimeout(st.ctx, st.timeout)
 	defer cancel()
-	return st.run(ctx, ch, true)
+	start := time.Now()
+	op, err := st.present(ctx, ch)
+	op.log(ctx, "present", start, err)
+	return err
 }
 
 // CleanUp implements webhook.Solver: it deletes exactly the challenge's TXT value; already gone is success. It
-// needs nothing from Present, so any replica can clean up, and a shutdown does not cancel it. A request that
-// Present refuses on its own terms (config, dnsName, key) has nothing to clean up and succeeds; a missing Secret,
-// a CNAME that now disagrees with the config, or a provider failure is an error, so cert-manager retries.
+// needs nothing from Present, so any replica can clean up, and a shutdown does not cancel it. What it does in
+// each situation is README.md's "CleanUp decisions" table (DESIGN.md has its reasons).
 func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) error {
 	st := s.state.Load()
 	if st == nil {
@@ -144,17 +178,171 @@ func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), st.timeout)
 	defer cancel()
-	err := st.run(ctx, ch, false)
-	var invalid *invalidChallenge
-	if ch != nil && errors.As(err, &invalid) {
+	start := time.Now()
+	op, err := st.cleanUp(ctx, ch)
+	op.log(ctx, "cleanup", start, err)
+	return err
+}
+
+// operation is one Present or CleanUp as far as it got, for its log line.
+type operation struct {
+	ch     *whapi.ChallengeRequest
+	cfg    *Config
+	target Target
+	zone   string
+	// note is why a CleanUp succeeded without deleting anything, logged at the default level.
+	note string
+}
+
+// log writes the solver boundary's one line per call: every failure at the default level, with what the call
+// was about (never a Secret: errors are redacted where they are made); successes at V(1).
+func (op *operation) log(ctx context.Context, name string, start time.Time, err error) {
+	if op.ch == nil {
+		return
+	}
+	log := klog.FromContext(ctx).WithValues("op", name, "uid", op.ch.UID, "dnsName", op.ch.DNSName,
+		"namespace", op.ch.ResourceNamespace, "duration", time.Since(start).Round(time.Millisecond))
+	if op.target.FQDN != "" {
+		provider := ""
+		if op.target.Provider != nil {
+			provider = op.target.Provider.Name
+		}
+		log = log.WithValues("provider", provider, "rule", op.target.Rule, "record", op.target.FQDN, "zone", op.zone)
+	}
+	switch {
+	case err != nil:
+		log.Error(err, name+" failed", "outcome", outcome(err))
+	case op.note != "":
+		log.Info(name+": nothing deleted", "reason", op.note)
+	default:
+		log.V(1).Info(name + " done")
+	}
+}
+
+// prepare checks what the request alone decides (key, config, mapping, namespace). Its errors are invalid: the
+// same request always fails the same way before any Secret or provider is read.
+func (st *state) prepare(ch *whapi.ChallengeRequest) (*operation, error) {
+	op := &operation{ch: ch}
+	if ch == nil {
+		return op, errors.New("empty challenge request")
+	}
+	if err := checkKey(ch.Key); err != nil {
+		return op, invalid(err)
+	}
+	var raw []byte
+	if ch.Config != nil {
+		raw = ch.Config.Raw
+	}
+	cfg, err := st.configs.parse(raw, st.reg)
+	if err != nil {
+		return op, invalid(err)
+	}
+	op.cfg = cfg
+	t, err := Resolve(cfg, st.reg, Challenge{DNSName: ch.DNSName, ResolvedFQDN: ch.ResolvedFQDN, ResolvedZone: ch.ResolvedZone})
+	if err != nil {
+		// cert-manager computes resolvedFQDN and resolvedZone from live DNS on every call: a CNAME changed
+		// since Present can make this call fail where Present succeeded. Only a failure that does not depend on
+		// them (the config and dnsName alone) marks the request invalid.
+		if _, canonical := Resolve(cfg, st.reg, canonicalChallenge(ch.DNSName)); canonical != nil {
+			return op, invalid(err)
+		}
+		return op, err
+	}
+	op.target, op.zone = t, t.Zone
+	if ch.ResourceNamespace == "" {
+		return op, invalid(errors.New("the challenge has no resourceNamespace, so its Secrets cannot be found; " +
+			"this is a cert-manager bug or a hand-made request"))
+	}
+	return op, nil
+}
+
+// present follows DESIGN.md "Present's order": cheap and local first, so a refusal costs nothing and leaks
+// nothing. The delegation check and the Secrets are both looked at before failing, so a user fixes both at once.
+func (st *state) present(ctx context.Context, ch *whapi.ChallengeRequest) (*operation, error) {
+	op, err := st.prepare(ch)
+	if err != nil {
+		return op, err
+	}
+	t := op.target
+	if err := st.fence.check(t, t.Zone); err != nil {
+		return op, err
+	}
+	checkErr := st.verify(ctx, op)
+	cw, secretErr := st.writer(ctx, ch.ResourceNamespace, t.Provider)
+	if checkErr != nil || secretErr != nil {
+		return op, errors.Join(checkErr, secretErr)
+	}
+	if err := st.findZone(ctx, op, cw); err != nil {
+		return op, err
+	}
+	entry := st.reg[t.Provider.Name]
+	rec := providers.Record{Zone: op.zone, FQDN: t.FQDN, Value: ch.Key, TTL: max(op.cfg.TTL, entry.MinTTL), DNSName: t.Domain}
+	if err := cw.w.Present(ctx, rec); err != nil {
+		return op, cw.redact(fmt.Errorf("adding the TXT record at %s in zone %s with %s (config.%s): %w%s", t.FQDN,
+			op.zone, t.Provider.Name, t.Provider.Path, err, networkHint(err, entry, t.Provider)))
+	}
+	return op, nil
+}
+
+// cleanUp never verifies the delegation: it must clean up even when the CNAME is gone.
+func (st *state) cleanUp(ctx context.Context, ch *whapi.ChallengeRequest) (*operation, error) {
+	op, err := st.prepare(ch)
+	if invalidErr := (*invalidChallenge)(nil); errors.As(err, &invalidErr) {
 		// The Challenge carries its own copy of the issuer's config, so a config that cannot be parsed or mapped
 		// stays that way: Present refused it before touching DNS, and failing here would keep the Challenge's
 		// finalizer (and its namespace) forever.
-		klog.FromContext(ctx).Error(err, "nothing to clean up: Present refuses this challenge before any DNS call",
-			"uid", ch.UID, "dnsName", ch.DNSName, "resourceNamespace", ch.ResourceNamespace)
-		return nil
+		op.note = "Present refuses this challenge before any DNS call: " + err.Error()
+		return op, nil
 	}
-	return err
+	if err != nil {
+		return op, err
+	}
+	t := op.target
+	if err := st.fence.check(t, t.Zone); err != nil {
+		op.note = "outside the fence; the record may have been written before the fence was set: " + err.Error()
+		return op, nil //nolint:nilerr // CleanUp decisions: nothing is deleted outside the fence, and that is success
+	}
+	cw, err := st.writer(ctx, ch.ResourceNamespace, t.Provider)
+	if err != nil {
+		return op, err
+	}
+	if err := st.findZone(ctx, op, cw); err != nil {
+		var fenced *fencedError
+		if errors.As(err, &fenced) {
+			op.note = "outside the fence; the record may have been written before the fence was set: " + err.Error()
+			return op, nil
+		}
+		return op, err
+	}
+	entry := st.reg[t.Provider.Name]
+	rec := providers.Record{Zone: op.zone, FQDN: t.FQDN, Value: ch.Key, DNSName: t.Domain}
+	if err := cw.w.CleanUp(ctx, rec); err != nil {
+		return op, cw.redact(fmt.Errorf("deleting the TXT record at %s in zone %s with %s (config.%s): %w%s", t.FQDN,
+			op.zone, t.Provider.Name, t.Provider.Path, err, networkHint(err, entry, t.Provider)))
+	}
+	return op, nil
+}
+
+// findZone sets op.zone, discovering it at the provider when the mapping left it open, and fences it.
+func (st *state) findZone(ctx context.Context, op *operation, cw *cachedWriter) error {
+	t := op.target
+	if op.zone == "" {
+		zone, err := cw.findZone(ctx, t.FQDN)
+		if err != nil {
+			if hint := networkHint(err, st.reg[t.Provider.Name], t.Provider); hint != "" {
+				return cw.redact(fmt.Errorf("finding the zone of %s at %s (config.%s): %w%s", t.FQDN,
+					t.Provider.Name, t.Provider.Path, err, hint))
+			}
+			return cw.redact(fmt.Errorf("finding the zone of %s at %s (config.%s): %w; set config.%s to that zone",
+				t.FQDN, t.Provider.Name, t.Provider.Path, err, zoneField(t.Rule)))
+		}
+		if !dnsname.Within(t.FQDN, zone) {
+			return fmt.Errorf("%s found the zone %s for %s, which does not contain it; set config.%s",
+				t.Provider.Name, zone, t.FQDN, zoneField(t.Rule))
+		}
+		op.zone = zone
+	}
+	return st.fence.check(t, op.zone)
 }
 
 // invalidChallenge is an error decided by the challenge request alone (its config, dnsName and key; not the
@@ -172,77 +360,28 @@ func invalid(err error) error {
 	return &invalidChallenge{err}
 }
 
-func (st *state) run(ctx context.Context, ch *whapi.ChallengeRequest, present bool) error {
-	if ch == nil {
-		return errors.New("empty challenge request")
+// outcome names the kind of a failure for the log line (and, later, the metrics): a bounded set.
+func outcome(err error) string {
+	var (
+		inv       *invalidChallenge
+		fenced    *fencedError
+		deleg     *dnscheck.DelegationError
+		refused   *directCNAMEError
+		secretErr *secretError
+	)
+	switch {
+	case errors.As(err, &inv):
+		return "config error"
+	case errors.As(err, &fenced):
+		return "fenced"
+	case errors.As(err, &deleg), errors.As(err, &refused):
+		return "delegation missing"
+	case errors.As(err, &secretErr):
+		return "secret error"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
 	}
-	action := "cleanup"
-	if present {
-		action = "present"
-	}
-	log := klog.FromContext(ctx).WithValues("uid", ch.UID, "action", action, "dnsName", ch.DNSName)
-	if err := checkKey(ch.Key); err != nil {
-		return invalid(err)
-	}
-	var raw []byte
-	if ch.Config != nil {
-		raw = ch.Config.Raw
-	}
-	cfg, err := st.configs.parse(raw, st.reg)
-	if err != nil {
-		return invalid(err)
-	}
-	t, err := Resolve(cfg, st.reg, Challenge{DNSName: ch.DNSName, ResolvedFQDN: ch.ResolvedFQDN, ResolvedZone: ch.ResolvedZone})
-	if err != nil {
-		// cert-manager computes resolvedFQDN and resolvedZone from live DNS on every call: a CNAME changed
-		// since Present can make this call fail where Present succeeded. Only a failure that does not depend on
-		// them (the config and dnsName alone) marks the request invalid.
-		if _, canonical := Resolve(cfg, st.reg, canonicalChallenge(ch.DNSName)); canonical != nil {
-			return invalid(err)
-		}
-		return err
-	}
-	if ch.ResourceNamespace == "" {
-		return invalid(errors.New("the challenge has no resourceNamespace, so its Secrets cannot be found; this is " +
-			"a cert-manager bug or a hand-made request"))
-	}
-	entry := st.reg[t.Provider.Name]
-	cw, err := st.writer(ctx, ch.ResourceNamespace, t.Provider)
-	if err != nil {
-		return err
-	}
-	zone := t.Zone
-	if zone == "" {
-		if zone, err = cw.findZone(ctx, t.FQDN); err != nil {
-			if hint := networkHint(err, entry, t.Provider); hint != "" {
-				return cw.redact(fmt.Errorf("finding the zone of %s at %s (config.%s): %w%s", t.FQDN,
-					t.Provider.Name, t.Provider.Path, err, hint))
-			}
-			return cw.redact(fmt.Errorf("finding the zone of %s at %s (config.%s): %w; set config.%s to that zone",
-				t.FQDN, t.Provider.Name, t.Provider.Path, err, zoneField(t.Rule)))
-		}
-		if !dnsname.Within(t.FQDN, zone) {
-			return fmt.Errorf("%s found the zone %s for %s, which does not contain it; set config.%s",
-				t.Provider.Name, zone, t.FQDN, zoneField(t.Rule))
-		}
-	}
-	domain, _ := dnsname.Canonical(strings.TrimPrefix(ch.DNSName, "*.")) // checked by Resolve
-	rec := providers.Record{Zone: zone, FQDN: t.FQDN, Value: ch.Key, TTL: max(cfg.TTL, entry.MinTTL), DNSName: domain}
-	if present {
-		err = cw.w.Present(ctx, rec)
-	} else {
-		err = cw.w.CleanUp(ctx, rec)
-	}
-	if err != nil {
-		verb := "adding the TXT record at"
-		if !present {
-			verb = "deleting the TXT record at"
-		}
-		return cw.redact(fmt.Errorf("%s %s in zone %s with %s (config.%s): %w%s", verb, t.FQDN, zone,
-			t.Provider.Name, t.Provider.Path, err, networkHint(err, entry, t.Provider)))
-	}
-	log.V(1).Info("done", "fqdn", t.FQDN, "zone", zone, "provider", t.Provider.Name, "rule", t.Rule)
-	return nil
+	return "provider error"
 }
 
 // networkHint says what to check when a provider call failed on the network (after the retries): a connection
@@ -263,79 +402,6 @@ func networkHint(err error, entry *providers.Entry, pc *ProviderConfig) string {
 		"egress firewall, HTTPS_PROXY); cert-manager retries", pc.Name)
 }
 
-// writer returns the cached writer for a provider config in a namespace, building it when the config or one of
-// its Secrets changed.
-func (st *state) writer(ctx context.Context, namespace string, pc *ProviderConfig) (*cachedWriter, error) {
-	values := make([]string, len(pc.refs))
-	h := sha256.New()
-	h.Write([]byte(namespace + "\x00" + pc.Name + "\x00"))
-	h.Write(pc.canonical)
-	var errs []error
-	for i, ref := range pc.refs {
-		sec, err := st.secrets.get(ctx, namespace, ref.Name)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("config.%s: %w", ref.jsonPath, err))
-			continue
-		}
-		v, ok := sec.Data[ref.Key]
-		if !ok {
-			errs = append(errs, fmt.Errorf("config.%s: Secret %q in namespace %q has no key %q (its keys: %s); "+
-				"correct secretKeyRef.key or add the key", ref.jsonPath, ref.Name, namespace, ref.Key,
-				strings.Join(slices.Sorted(maps.Keys(sec.Data)), ", ")))
-			continue
-		}
-		// A credential never starts or ends with whitespace; a trailing newline (echo into a file, then
-		// --from-file) is the usual accident and would break an HTTP header or a TSIG secret.
-		values[i] = strings.TrimSpace(string(v))
-		if values[i] == "" {
-			errs = append(errs, fmt.Errorf("config.%s: Secret %q in namespace %q has an empty value at key %q; put "+
-				"the credential there", ref.jsonPath, ref.Name, namespace, ref.Key))
-			continue
-		}
-		h.Write([]byte("\x00" + sec.Name + "@" + sec.ResourceVersion))
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	key := hex.EncodeToString(h.Sum(nil))
-	if cw := st.writers.get(key); cw != nil {
-		return cw, nil
-	}
-	entry := st.reg[pc.Name]
-	v := entry.New()
-	if err := decodeStrict(substitute(pc.spec, pc.refs, func(i int) string { return values[i] }), v); err != nil {
-		return nil, fmt.Errorf("config.%s: %w", pc.Path, redact(err, values))
-	}
-	w, err := entry.Build(v, providers.Env{
-		Path: pc.Path, HTTPClient: st.httpClient, TXT: st.dns.txt, Locks: &st.locks, Limits: &st.limits,
-	})
-	if err != nil {
-		return nil, redact(err, values)
-	}
-	return st.writers.add(&cachedWriter{key: key, w: w, secrets: values}), nil
-}
-
-func (cw *cachedWriter) redact(err error) error { return redact(err, cw.secrets) }
-
-// redact replaces every Secret value in err's message, so that no provider library can leak one into a
-// Challenge's status.
-func redact(err error, secrets []string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	changed := false
-	for _, s := range secrets {
-		if len(s) >= 4 && strings.Contains(msg, s) {
-			msg, changed = strings.ReplaceAll(msg, s, "[redacted]"), true
-		}
-	}
-	if !changed {
-		return err
-	}
-	return errors.New(msg)
-}
-
 // checkKey refuses a challenge key that cannot be an ACME DNS-01 value before any provider call: an empty value
 // would make some providers (RFC 2136) delete every TXT value at the name, the sibling challenge's included.
 func checkKey(key string) error {
@@ -352,40 +418,4 @@ func checkKey(key string) error {
 		}
 	}
 	return nil
-}
-
-// resolvConfNameservers reads /etc/resolv.conf as cert-manager does (falling back to public resolvers).
-func resolvConfNameservers() []string {
-	return slices.Clone(util.RecursiveNameservers)
-}
-
-// DNSCheck says how the webhook queries DNS for its own checks.
-type DNSCheck struct {
-	// Nameservers are host:port of recursive resolvers. Default: /etc/resolv.conf.
-	Nameservers []string
-	// Authoritative makes the check ask the zone's authoritative servers (found through Nameservers) instead of
-	// trusting a resolver's cache.
-	Authoritative bool
-}
-
-// txt asks the first nameserver that answers for the TXT values at fqdn, recursively.
-func (d DNSCheck) txt(ctx context.Context, fqdn string) ([]string, error) {
-	var lastErr error
-	for _, ns := range d.Nameservers {
-		m := new(dns.Msg)
-		m.SetQuestion(fqdn, dns.TypeTXT)
-		in, _, err := (&dns.Client{Timeout: 2 * time.Second}).ExchangeContext(ctx, m, ns)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		var out []string
-		for _, rr := range in.Answer {
-			if t, ok := rr.(*dns.TXT); ok {
-				out = append(out, strings.Join(t.Txt, ""))
-			}
-		}
-		return out, nil
-	}
-	return nil, lastErr
 }

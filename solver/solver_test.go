@@ -19,7 +19,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
 
+	"github.com/delegate01/cert-manager-webhook-delegate/dnscheck"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakeacmedns"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakecloudflare"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testdns"
@@ -36,8 +38,10 @@ const (
 // key returns a distinct 43-character DNS-01-shaped value.
 func key(i int) string { return fmt.Sprintf("k%042d", i) }
 
+// secret returns a Secret labelled for the webhook.
 func secret(name string, data map[string]string) *corev1.Secret {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS, ResourceVersion: "1"}, Data: map[string][]byte{}}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS, ResourceVersion: "1",
+		Labels: map[string]string{SecretLabel: "true"}}, Data: map[string][]byte{}}
 	for k, v := range data {
 		s.Data[k] = []byte(v)
 	}
@@ -53,13 +57,18 @@ type env struct {
 
 // newEnv starts BIND (production zone example.com with a CNAME into the delegation zone) and a fake Cloudflare
 // whose records are mirrored into BIND, and an initialised Solver reading Secrets from a fake clientset.
-func newEnv(t testing.TB, objs ...runtime.Object) *env {
+func newEnv(t testing.TB, objs ...runtime.Object) *env { return newEnvWith(t, nil, objs...) }
+
+// newEnvWith is newEnv with the Solver's fields adjusted by configure before Initialize. Its BIND also serves
+// prod.test, a production zone whose CNAMEs a test may change at run time.
+func newEnvWith(t testing.TB, configure func(*Solver), objs ...runtime.Object) *env {
 	t.Helper()
 	b := testdns.Start(t,
 		testdns.Zone{Name: "example.com.", Records: []string{"_acme-challenge IN CNAME _acme-challenge.validation.example.org."}},
 		testdns.Zone{Name: "example.org.", Updatable: true},
 		testdns.Zone{Name: alias, Updatable: true},
 		testdns.Zone{Name: "direct.example.net.", Updatable: true},
+		testdns.Zone{Name: "prod.test.", Dynamic: true},
 	)
 	cf := fakecloudflare.New(fakecloudflare.WithToken(cfToken), fakecloudflare.WithZone(alias))
 	// More zones than one page of /zones holds, so that discovery must page.
@@ -71,15 +80,21 @@ func newEnv(t testing.TB, objs ...runtime.Object) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(cf.Close)
+	tsig := secret("tsig", map[string]string{"secret": b.Secret})
+	tsig.Annotations = map[string]string{EndpointsAnnotation: b.Addr}
 	objs = append(objs,
-		secret("tsig", map[string]string{"secret": b.Secret}),
+		tsig,
 		secret("cloudflare", map[string]string{"api-token": cfToken}),
 	)
 	client := fake.NewClientset(objs...)
-	s := &Solver{HTTPClient: cf.Client(), CallTimeout: 20 * time.Second, DNS: DNSCheck{Nameservers: []string{b.Addr}}}
+	meta := metadataFor(objs...)
+	s := &Solver{HTTPClient: cf.Client(), CallTimeout: 20 * time.Second, DNS: &dnscheck.Resolver{Servers: []string{b.Addr}}}
+	if configure != nil {
+		configure(s)
+	}
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
-	s.InitializeWithClient(client, stop)
+	s.InitializeWithClients(Clients{Kube: client, Metadata: meta}, stop)
 	return &env{s: s, client: client, bind: b, cf: cf}
 }
 
@@ -89,6 +104,20 @@ func (e *env) rfc2136() string {
 }
 
 const cloudflareBlock = `{"cloudflare":{"api_token":{"secretKeyRef":{"name":"cloudflare","key":"api-token"}}}}`
+
+// metadataFor is a metadata client that knows objs, as the webhook's metadata-only reads see them.
+func metadataFor(objs ...runtime.Object) *metadatafake.FakeMetadataClient {
+	scheme := runtime.NewScheme()
+	_ = metav1.AddMetaToScheme(scheme)
+	var partial []runtime.Object
+	for _, o := range objs {
+		if sec, ok := o.(*corev1.Secret); ok {
+			partial = append(partial, &metav1.PartialObjectMetadata{
+				TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: *sec.ObjectMeta.DeepCopy()})
+		}
+	}
+	return metadatafake.NewSimpleMetadataClient(scheme, partial...)
+}
 
 func challenge(cfg, value string) *whapi.ChallengeRequest {
 	return &whapi.ChallengeRequest{
@@ -302,7 +331,7 @@ func TestBadInputFailsBeforeAnyProviderCall(t *testing.T) {
 		{"nil config", func() *whapi.ChallengeRequest { c := challenge(good, key(1)); c.Config = nil; return c }, []string{"config is empty"}, true},
 		{"missing secret", func() *whapi.ChallengeRequest {
 			return challenge(`{"domainAlias":"validation.example.org","aliasProvider":{"cloudflare":{"api_token":{"secretKeyRef":{"name":"absent","key":"t"}}}}}`, key(1))
-		}, []string{"config.aliasProvider.cloudflare.api_token", `secret "absent" not found in namespace "issuer-ns"`}, false},
+		}, []string{"config.aliasProvider.cloudflare.api_token", `Secret "absent" not found in namespace "issuer-ns"`}, false},
 		{"missing key in secret", func() *whapi.ChallengeRequest {
 			return challenge(`{"domainAlias":"validation.example.org","aliasProvider":{"cloudflare":{"api_token":{"secretKeyRef":{"name":"nokey","key":"t"}}}}}`, key(1))
 		}, []string{`Secret "nokey" in namespace "issuer-ns" has no key "t"`, "its keys: another, other"}, false},
@@ -355,8 +384,8 @@ func TestBadInputFailsBeforeAnyProviderCall(t *testing.T) {
 func TestProviderRefusalsSayWhatToDo(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	// example.com is served read-only: BIND refuses the key there.
-	cfg := `{"domainAlias":"alias.example.com","aliasProvider":` + e.rfc2136() + `}`
+	// example.com is served read-only: BIND refuses the key there. (No CNAME leads there: the check is off.)
+	cfg := `{"verifyDelegation":"Off","domainAlias":"alias.example.com","aliasProvider":` + e.rfc2136() + `}`
 	err := e.s.Present(challenge(cfg, key(1)))
 	if err == nil || !strings.Contains(err.Error(), "does not let key acme-update. update TXT records in zone example.com.") {
 		t.Fatalf("error = %v", err)
@@ -372,12 +401,13 @@ func TestProviderRefusalsSayWhatToDo(t *testing.T) {
 func TestZoneDiscoveryFailureSaysSetAliasZone(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cfg := `{"domainAlias":"validation.not-served.example","aliasProvider":` + cloudflareBlock + `}`
+	// No CNAME leads to that alias: the check is off, the test is about discovery.
+	cfg := `{"verifyDelegation":"Off","domainAlias":"validation.not-served.example","aliasProvider":` + cloudflareBlock + `}`
 	err := e.s.Present(challenge(cfg, key(1)))
 	if err == nil || !strings.Contains(err.Error(), "set config.aliasZone") || !strings.Contains(err.Error(), "none of the 61 zones") {
 		t.Fatalf("error = %v", err)
 	}
-	cfg = `{"domainAlias":"validation.not-served.example","aliasProvider":` + e.rfc2136() + `}`
+	cfg = `{"verifyDelegation":"Off","domainAlias":"validation.not-served.example","aliasProvider":` + e.rfc2136() + `}`
 	err = e.s.Present(challenge(cfg, key(1)))
 	if err == nil || !strings.Contains(err.Error(), "set config.aliasZone") {
 		t.Fatalf("error = %v", err)
@@ -407,12 +437,12 @@ func TestReinitializeReplacesState(t *testing.T) {
 	}
 	old := e.s.state.Load()
 	// A new apiserver without the TSIG Secret: nothing of the old cache may be reused.
-	e.s.InitializeWithClient(fake.NewClientset(), make(chan struct{}))
+	e.s.InitializeWithClients(Clients{Kube: fake.NewClientset(), Metadata: metadataFor()}, make(chan struct{}))
 	if old.ctx.Err() == nil {
 		t.Fatal("the old state's context was not cancelled")
 	}
 	err := e.s.CleanUp(challenge(cfg, key(1)))
-	if err == nil || !strings.Contains(err.Error(), `secret "tsig" not found`) {
+	if err == nil || !strings.Contains(err.Error(), `Secret "tsig" not found`) {
 		t.Fatalf("CleanUp on the new apiserver = %v, want the Secret to be looked up anew", err)
 	}
 }
@@ -422,15 +452,20 @@ func TestACMEDNS(t *testing.T) {
 	srv := fakeacmedns.Start(t, "auth.acme-dns.test")
 	acct := srv.Register()
 	other := srv.Register()
+	pinned := func(s *corev1.Secret) *corev1.Secret {
+		s.Annotations = map[string]string{EndpointsAnnotation: srv.URL}
+		return s
+	}
 	client := fake.NewClientset(
-		secret("acme-dns", map[string]string{"password": acct.Password}),
-		secret("acme-dns-other", map[string]string{"password": other.Password}),
+		pinned(secret("acme-dns", map[string]string{"password": acct.Password})),
+		pinned(secret("acme-dns-other", map[string]string{"password": other.Password})),
 	)
-	s := &Solver{DNS: DNSCheck{Nameservers: []string{srv.DNSAddr}}}
+	s := &Solver{DNS: &dnscheck.Resolver{Servers: []string{srv.DNSAddr}}}
 	s.InitializeWithClient(client, make(chan struct{}))
-	single := fmt.Sprintf(`{"domainAlias":%q,"provider":{"acmedns":{"username":%q,"subdomain":%q,"server_url":%q,"password":{"secretKeyRef":{"name":"acme-dns","key":"password"}}}}}`,
+	// The fake's DNS serves only the accounts' names, not the production CNAME: this test is about the provider.
+	single := fmt.Sprintf(`{"verifyDelegation":"Off","domainAlias":%q,"provider":{"acmedns":{"username":%q,"subdomain":%q,"server_url":%q,"password":{"secretKeyRef":{"name":"acme-dns","key":"password"}}}}}`,
 		acct.FullDomain, acct.Username, acct.Subdomain, srv.URL)
-	perDomain := fmt.Sprintf(`{"delegations":[{"domains":["example.com"],"domainAlias":%q}],"provider":{"acmedns":{"config":{"example.com":{"username":%q,"subdomain":%q,"fulldomain":%q,"server_url":%q,"password":{"secretKeyRef":{"name":"acme-dns-other","key":"password"}}}}}}}`,
+	perDomain := fmt.Sprintf(`{"verifyDelegation":"Off","delegations":[{"domains":["example.com"],"domainAlias":%q}],"provider":{"acmedns":{"config":{"example.com":{"username":%q,"subdomain":%q,"fulldomain":%q,"server_url":%q,"password":{"secretKeyRef":{"name":"acme-dns-other","key":"password"}}}}}}}`,
 		other.FullDomain, other.Username, other.Subdomain, other.FullDomain, srv.URL)
 
 	t.Run("apex and wildcard, repeated Present keeps both", func(t *testing.T) {
@@ -523,14 +558,17 @@ func TestRedact(t *testing.T) {
 // a missing zone to configure.
 func TestUnreachableServerSaysWhatToCheck(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	down := ln.Addr().String()
 	_ = ln.Close() // nothing listens there now: connection refused
+	tsig := secret("tsig-down", map[string]string{"secret": "c2VjcmV0"})
+	tsig.Annotations = map[string]string{EndpointsAnnotation: down}
+	e := newEnv(t, tsig)
 	block := strings.Replace(e.rfc2136(), strconv.Quote(e.bind.Addr), strconv.Quote(down), 1)
+	block = strings.Replace(block, `"name":"tsig"`, `"name":"tsig-down"`, 1)
 	for _, cfg := range []string{
 		`{"domainAlias":"validation.example.org","aliasProvider":` + block + `}`,
 		`{"domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":` + block + `}`,

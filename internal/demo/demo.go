@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/delegate01/cert-manager-webhook-delegate/dnscheck"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsserver"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testacme"
 	"github.com/delegate01/cert-manager-webhook-delegate/providers"
@@ -85,10 +86,16 @@ func Run(ctx context.Context, out io.Writer) error {
 	p("  %s", pretty)
 
 	client := fake.NewClientset(&corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "tsig-validation", Namespace: namespace, ResourceVersion: "1"},
-		Data:       map[string][]byte{"secret": []byte(tsig)},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "tsig-validation", Namespace: namespace, ResourceVersion: "1",
+			// The webhook uses only Secrets labelled for it, and sends a credential to an endpoint the issuer
+			// chooses (rfc2136's server) only if the Secret's owner lists it.
+			Labels:      map[string]string{solver.SecretLabel: "true"},
+			Annotations: map[string]string{solver.EndpointsAnnotation: dnsSrv.Addr},
+		},
+		Data: map[string][]byte{"secret": []byte(tsig)},
 	})
-	s := &solver.Solver{DNS: solver.DNSCheck{Nameservers: []string{dnsSrv.Addr}}}
+	s := &solver.Solver{DNS: &dnscheck.Resolver{Servers: []string{dnsSrv.Addr}}}
 	stop := make(chan struct{})
 	defer close(stop)
 	s.InitializeWithClient(client, stop)

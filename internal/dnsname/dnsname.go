@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 )
 
@@ -107,7 +108,7 @@ func HostPort(s string) (string, error) {
 	if host == "" || strings.ContainsAny(host, " /") {
 		return "", fmt.Errorf("%q is not host:port (e.g. 203.0.113.53:53 or ns1.example.org:53)", s)
 	}
-	if p, err := net.LookupPort("tcp", port); err != nil || p <= 0 || p > 65535 {
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
 		return "", fmt.Errorf("%q has no valid port (1-65535)", s)
 	}
 	if ip := net.ParseIP(host); ip == nil {

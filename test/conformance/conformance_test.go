@@ -16,6 +16,7 @@ import (
 
 	acmetest "github.com/cert-manager/cert-manager/test/acme"
 
+	"github.com/delegate01/cert-manager-webhook-delegate/dnscheck"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakecloudflare"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testdns"
 	"github.com/delegate01/cert-manager-webhook-delegate/solver"
@@ -76,7 +77,8 @@ func TestConformance(t *testing.T) {
 				Server: bind.Addr, KeyName: bind.KeyName, KeyAlg: bind.KeyAlg, TSIGSecret: bind.Secret,
 				CloudflareToken: cloudflareToken,
 			})
-			s := &solver.Solver{HTTPClient: cf.Client()}
+			// The delegation check asks BIND itself, recursively: its NS records name no reachable port.
+			s := &solver.Solver{HTTPClient: cf.Client(), DNS: &dnscheck.Resolver{Servers: []string{bind.Addr}}}
 			f := acmetest.NewFixture(s,
 				acmetest.SetStrict(true),
 				acmetest.SetUseAuthoritative(false),
