@@ -36,7 +36,7 @@ func SyncTXT(ctx context.Context, m Mirror, fqdn string, before, after []string,
 			errs = append(errs, m.DeleteTXT(ctx, fqdn, v))
 		}
 		if e := errors.Join(errs...); e != nil {
-			return fmt.Errorf("%w (undoing the mirror's partial change also failed: %v)", err, e)
+			return fmt.Errorf("%w (undoing the mirror's partial change also failed: %w)", err, e)
 		}
 		return err
 	}

@@ -39,7 +39,7 @@ func TestProxy(t *testing.T) {
 		var got echo
 		err = json.NewDecoder(resp.Body).Decode(&got)
 		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 || resp.TLS == nil || got.Host != host {
+		if err != nil || resp.StatusCode != http.StatusOK || resp.TLS == nil || got.Host != host {
 			t.Errorf("%s: %d tls=%v host %q (%v)", host, resp.StatusCode, resp.TLS != nil, got.Host, err)
 		}
 	}
@@ -54,11 +54,11 @@ func TestProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "3" {
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "3" {
 		t.Errorf("rate limit through the proxy: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	s.Reset(1)
-	req, _ := http.NewRequest("POST", "https://"+apiHost+"/reset", strings.NewReader("x"))
+	req, _ := http.NewRequest(http.MethodPost, "https://"+apiHost+"/reset", strings.NewReader("x"))
 	if resp, err := c.Do(req); err == nil {
 		resp.Body.Close()
 		t.Errorf("reset through the proxy answered %d", resp.StatusCode)

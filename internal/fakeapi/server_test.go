@@ -155,7 +155,7 @@ func TestClientReachesTheHandler(t *testing.T) {
 	}
 	// A request built by hand, as the AWS SDK builds them, leaves Host empty: the handler must still see the API
 	// host, which SigV4 signs.
-	req := &http.Request{Method: "GET", URL: &url.URL{Scheme: "https", Host: apiHost, Path: "/by-hand"}, Header: http.Header{}}
+	req := &http.Request{Method: http.MethodGet, URL: &url.URL{Scheme: "https", Host: apiHost, Path: "/by-hand"}, Header: http.Header{}}
 	resp, err := s.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func TestClientRefusesOtherHosts(t *testing.T) {
 		}
 	}
 	// Transport refuses the same way, for libraries that only take a transport.
-	req, _ := http.NewRequest("GET", "https://example.com/", nil)
+	req, _ := http.NewRequest(http.MethodGet, "https://example.com/", nil)
 	if _, err := s.Transport().RoundTrip(req); err == nil {
 		t.Error("Transport sent a request to example.com")
 	}
@@ -307,7 +307,7 @@ func TestSlow(t *testing.T) {
 	s.Slow(1, time.Hour)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", u, strings.NewReader("change"))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader("change"))
 	if _, err := s.Client().Do(req); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err %v, want the client's deadline", err)
 	}

@@ -212,9 +212,10 @@ func (s *Server) paginate(r *http.Request, items []any) reply {
 	}
 	offset := 0
 	if c := q.Get("cursor"); c != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(c)
+		raw, decErr := base64.RawURLEncoding.DecodeString(c)
 		v, ok := strings.CutPrefix(string(raw), "o=")
-		if offset, err = strconv.Atoi(v); err != nil || !ok || offset < 0 || offset >= len(items) {
+		var err error
+		if offset, err = strconv.Atoi(v); decErr != nil || err != nil || !ok || offset < 0 || offset >= len(items) {
 			return detail(http.StatusNotFound, "Invalid cursor")
 		}
 	}

@@ -117,7 +117,6 @@ type Domain struct {
 type domain struct {
 	info   Domain
 	rrsets []*RRset // in creation order
-	seq    int
 }
 
 // Server is the running fake. Its embedded fakeapi.Server gives the client, proxy, CA, request log and faults.

@@ -3,6 +3,7 @@ package fakedigitalocean
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -179,7 +180,7 @@ func TestLibdnsGetRecordsPaginates(t *testing.T) {
 	}
 	var pages []string
 	for _, r := range shared.Requests() {
-		if r.Method == "GET" && r.Path == prefix {
+		if r.Method == http.MethodGet && r.Path == prefix {
 			pages = append(pages, r.Query.Get("page"))
 		}
 	}

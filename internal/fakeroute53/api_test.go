@@ -131,7 +131,7 @@ func TestAuthentication(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 403 || !strings.Contains(string(body), "<Code>MissingAuthenticationToken</Code>") ||
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "<Code>MissingAuthenticationToken</Code>") ||
 			!strings.Contains(string(body), `<ErrorResponse xmlns="`+Namespace+`">`) {
 			t.Errorf("%d %s", resp.StatusCode, body)
 		}

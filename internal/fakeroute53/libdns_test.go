@@ -3,6 +3,7 @@ package fakeroute53
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -256,6 +257,21 @@ func TestLibdnsErrors(t *testing.T) {
 			t.Errorf("err %v, want InvalidClientTokenId naming the key id", err)
 		}
 	})
+	t.Run("no credentials: no instance metadata, no request", func(t *testing.T) {
+		s := start(t)
+		p := provider(t, s)
+		p.AccessKeyId, p.SecretAccessKey = "", ""
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		began := time.Now()
+		_, err := p.GetRecords(ctx, "example.com.")
+		if err == nil || !strings.Contains(err.Error(), "credentials") || time.Since(began) > 5*time.Second {
+			t.Errorf("err %v after %v, want a prompt credentials error (AWS_EC2_METADATA_DISABLED)", err, time.Since(began))
+		}
+		if n := len(s.Requests()); n != 0 {
+			t.Errorf("%d requests reached the fake without credentials", n)
+		}
+	})
 	t.Run("throttled once, the SDK retries", func(t *testing.T) {
 		s := start(t)
 		p := provider(t, s)
@@ -382,7 +398,7 @@ func TestLibdnsThroughProxyInAChildProcess(t *testing.T) {
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 			stderr = ee.Stderr
 		}
 		t.Fatalf("child process: %v\n%s", err, stderr)
