@@ -44,7 +44,7 @@ func main() {
 // solverFromEnv reads the server's environment. Every malformed value stops the webhook at start, naming the
 // variable: a fence or a resolver silently dropped would be worse than no start.
 func solverFromEnv(getenv func(string) string) (*solver.Solver, error) {
-	s := &solver.Solver{}
+	s := &solver.Solver{Namespace: getenv("POD_NAMESPACE")}
 	r := solver.DefaultResolver()
 	var errs []error
 	if v := getenv("DNS_CHECK_NAMESERVERS"); v != "" {

@@ -1,17 +1,20 @@
 package providers
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/libdns/acmedns"
-	"github.com/libdns/libdns"
 	"k8s.io/klog/v2"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
@@ -29,10 +32,11 @@ func acmednsEntry() *Entry {
 		Strategy:  Fixed,
 		Zones:     "none: the record is the account's fulldomain",
 		Test:      FakeAPI,
-		HTTP:      "none: the library uses its own client with a 30 s timeout",
+		HTTP:      "the webhook's own client: the library's ignores the context and never closes response bodies",
 		Quirks: []string{
-			"panics on a server_url net/http cannot parse: the URL is checked first",
-			"cannot read or delete records: Present checks the value through DNS first; CleanUp does nothing",
+			"panics on a server_url net/http cannot parse: the URL is checked first, and the webhook sends the update itself",
+			"keeps two values per account and cannot delete: two slots per account (Leases) decide which Present may push; CleanUp frees its slot and reads no Secret",
+			"cannot read records: a Present whose value DNS already serves pushes nothing",
 		},
 		Example: "username: 3c8f6b2e-0000-4000-8000-000000000000\npassword: {secretKeyRef: {name: acme-dns, key: password}}\n" +
 			"subdomain: 3c8f6b2e-0000-4000-8000-000000000001\nserver_url: https://auth.acme-dns.io\n",
@@ -70,7 +74,7 @@ func buildACMEDNS(v any, env Env) (Writer, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &acmednsWriter{p: p, path: path, txt: env.TXT, locks: env.Locks}, nil
+	return &acmednsWriter{p: p, path: path, txt: env.TXT, slots: env.Slots, client: newRetryClient(env.HTTPClient)}, nil
 }
 
 // checkAccount checks one ACME-DNS account. libdns/acmedns v0.5.0 panics on a server_url that net/http cannot
@@ -96,48 +100,43 @@ func checkAccount(at, user, password, subdomain, serverURL string) []error {
 	return errs
 }
 
-// acmednsWriter drives libdns/acmedns. ACME-DNS serves one name per account (its fulldomain), keeps the two
-// latest values there, cannot read them back and cannot delete them.
+// acmednsWriter is the fixed strategy's writer. ACME-DNS serves one name per account (its fulldomain), keeps the
+// two latest values there, cannot read them back and cannot delete them. libdns/acmedns's config is used as is,
+// but not its client, which ignores the context and never closes response bodies: the update is one POST, sent
+// here through the webhook's own HTTP client.
 type acmednsWriter struct {
 	p    *acmedns.Provider
 	path string
 	// txt reads the values DNS serves at the fulldomain; nil skips the check.
-	txt   func(ctx context.Context, fqdn string) ([]string, error)
-	locks *KeyedMutex
+	txt    func(ctx context.Context, fqdn string) ([]string, error)
+	slots  *Slots
+	client *retryClient
 }
 
-// Present implements Writer.
+// Present implements Writer: it claims one of the account's two slots, then pushes the value unless ACME-DNS
+// already serves it.
 func (w *acmednsWriter) Present(ctx context.Context, rec Record) error {
 	domain := strings.TrimSuffix(rec.DNSName, ".")
 	acct, err := w.account(domain, rec.FQDN)
 	if err != nil {
 		return err
 	}
-	// One call at a time per account in this process: two concurrent Presents could both find their value
-	// missing and push the sibling out. The lock is held until the update has really finished, even if this call
-	// gives up waiting for it.
-	unlock, err := w.locks.Lock(ctx, "acmedns\x00"+acct.ServerURL+"\x00"+acct.Subdomain)
-	if err != nil {
-		return fmt.Errorf("waiting for another ACME-DNS call on the same account: %w", err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		defer unlock()
-		done <- w.update(ctx, rec, domain)
-	}()
-	select {
-	case err := <-done:
+	pushed, undo, err := w.slots.Claim(ctx, rec.FQDN, rec.Value, domain)
+	if err != nil || pushed {
 		return err
-	case <-ctx.Done():
-		return fmt.Errorf("the ACME-DNS update did not finish in time: %w", ctx.Err())
 	}
+	if err := w.update(ctx, rec, acct); err != nil {
+		undo()
+		return err
+	}
+	return nil
 }
 
 // update pushes the value unless ACME-DNS already serves it: a repeated Present of a value it holds would push
 // the sibling value (the wildcard's or the apex's) out of the two it keeps. The DNS check gets a bounded share of
 // the call's time, so a resolver that does not answer cannot use up the deadline; if it fails, the update goes
 // ahead.
-func (w *acmednsWriter) update(ctx context.Context, rec Record, domain string) error {
+func (w *acmednsWriter) update(ctx context.Context, rec Record, acct acmednsAccount) error {
 	if w.txt != nil {
 		cctx, cancel := context.WithTimeout(ctx, checkTimeout(ctx))
 		values, err := w.txt(cctx, rec.FQDN)
@@ -150,11 +149,28 @@ func (w *acmednsWriter) update(ctx context.Context, rec Record, domain string) e
 				"fqdn", rec.FQDN, "err", err)
 		}
 	}
-	// libdns/acmedns selects the account by _acme-challenge.<domain> (config map) or ignores the name (one
-	// account). It does not take the context; its own client times out after 30 s.
-	_, err := w.p.AppendRecords(ctx, domain+".", []libdns.Record{libdns.TXT{Name: strings.TrimSuffix(dnsname.ACMEPrefix, "."), Text: rec.Value}})
+	body, _ := json.Marshal(map[string]string{"subdomain": acct.Subdomain, "txt": rec.Value})
+	endpoint := strings.TrimSuffix(acct.ServerURL, "/") + "/update"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("ACME-DNS update at %s: %w", w.serverOf(domain), err)
+		return fmt.Errorf("ACME-DNS update at %s: %w", acct.ServerURL, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Api-User", acct.Username)
+	req.Header.Set("X-Api-Key", acct.Password)
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("ACME-DNS update at %s: %w", acct.ServerURL, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		hint := ""
+		if resp.StatusCode == http.StatusUnauthorized {
+			hint = ": ACME-DNS refused the account's username and password; check them and the Secret"
+		}
+		return fmt.Errorf("ACME-DNS update at %s: HTTP %d: %s%s", acct.ServerURL, resp.StatusCode,
+			strings.TrimSpace(string(msg)), hint)
 	}
 	return nil
 }
@@ -168,19 +184,19 @@ func checkTimeout(ctx context.Context) time.Duration {
 	return d
 }
 
-type acmednsAccount struct{ ServerURL, Subdomain string }
+type acmednsAccount struct{ ServerURL, Subdomain, Username, Password string }
 
 // account returns the account libdns/acmedns will use for domain, after making sure the configured alias is its
 // fulldomain, which is where ACME-DNS serves values.
 func (w *acmednsWriter) account(domain, fqdn string) (acmednsAccount, error) {
-	subdomain, server, full := w.p.Subdomain, w.p.ServerURL, ""
+	subdomain, server, full, user, password := w.p.Subdomain, w.p.ServerURL, "", w.p.Username, w.p.Password
 	if len(w.p.Configs) > 0 {
 		c, ok := w.p.Configs[domain]
 		if !ok {
 			return acmednsAccount{}, fmt.Errorf("config.%s.config: has no account for %s; add one keyed %q (known: %s)",
 				w.path, domain, domain, strings.Join(slices.Sorted(maps.Keys(w.p.Configs)), ", "))
 		}
-		subdomain, server, full = c.Subdomain, c.ServerURL, c.FullDomain
+		subdomain, server, full, user, password = c.Subdomain, c.ServerURL, c.FullDomain, c.Username, c.Password
 	}
 	if full != "" {
 		if f, _ := dnsname.Canonical(full); f != fqdn {
@@ -192,18 +208,14 @@ func (w *acmednsWriter) account(domain, fqdn string) (acmednsAccount, error) {
 			"(it would start with the subdomain %s): set domainAlias to the fulldomain ACME-DNS /register returned",
 			fqdn, domain, subdomain)
 	}
-	return acmednsAccount{ServerURL: server, Subdomain: subdomain}, nil
+	return acmednsAccount{ServerURL: server, Subdomain: subdomain, Username: user, Password: password}, nil
 }
 
-func (w *acmednsWriter) serverOf(domain string) string {
-	if c, ok := w.p.Configs[domain]; ok {
-		return c.ServerURL
-	}
-	return w.p.ServerURL
+// CleanUp frees the value's slot: ACME-DNS has no delete and replaces the older of its two values on the next
+// update. It needs no credential, so the solver may also call Slots.Release without building the writer.
+func (w *acmednsWriter) CleanUp(ctx context.Context, rec Record) error {
+	return w.slots.Release(ctx, rec.FQDN, rec.Value)
 }
-
-// CleanUp does nothing: ACME-DNS has no delete and replaces the older of its two values on the next update.
-func (w *acmednsWriter) CleanUp(context.Context, Record) error { return nil }
 
 // FindZone is never needed: the mapping writes ACME-DNS records at the alias itself.
 func (w *acmednsWriter) FindZone(_ context.Context, fqdn string) (string, error) { return fqdn, nil }

@@ -19,7 +19,7 @@ type recordProvider interface {
 }
 
 // libdnsWriter is the exact strategy: it drives a libdns provider with AppendRecords/DeleteRecords of one value,
-// plus the provider's quirks.
+// plus the provider's quirks. The set strategy reuses its plumbing (calls, zones, explanations).
 type libdnsWriter struct {
 	name string
 	p    recordProvider
@@ -40,24 +40,31 @@ type libdnsWriter struct {
 	// verifyDelete makes cleanUp read the zone when DeleteRecords reports that it deleted nothing, because
 	// the provider may report success without having looked (libdns/cloudflare v0.2.2 drops lookup errors).
 	verifyDelete bool
+	// deleteByLookup makes cleanUp read the zone and delete the provider's own records that hold the value: the
+	// library deletes only by its record ID (digitalocean, vultr, dynu, njalla), which a plain libdns.TXT lacks.
+	deleteByLookup bool
+	// skipPresent makes Present read the set first and succeed when the value is there: the provider would
+	// otherwise create a duplicate record (digitalocean accepts identical records).
+	skipPresent bool
 }
 
-func (w *libdnsWriter) zone(rec Record) string {
+func (w *libdnsWriter) zoneArg(zone string) string {
 	if w.bareZone {
-		return strings.TrimSuffix(rec.Zone, ".")
+		return strings.TrimSuffix(zone, ".")
 	}
-	return rec.Zone
+	return zone
 }
 
 func (w *libdnsWriter) txt(rec Record, ttl time.Duration) libdns.TXT {
 	return libdns.TXT{Name: dnsname.Relative(rec.FQDN, rec.Zone), TTL: ttl, Text: rec.Value}
 }
 
-// call runs one provider call under the writer's limit, retrying transient network failures when allowed.
+// call runs one provider call under the writer's limit, retrying transient network failures when allowed. A
+// panic inside the provider library becomes an error: no issuer config may kill the webhook.
 func (w *libdnsWriter) call(ctx context.Context, f func() error) error {
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := func() error {
+		err := func() (err error) {
 			if w.limit != nil {
 				release, err := w.limit(ctx)
 				if err != nil {
@@ -65,6 +72,11 @@ func (w *libdnsWriter) call(ctx context.Context, f func() error) error {
 				}
 				defer release()
 			}
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("the %s provider library failed (%v)", w.name, r)
+				}
+			}()
 			return f()
 		}()
 		if err == nil || !w.retryTransient || attempt == 4 || ctx.Err() != nil || !transient(err) {
@@ -85,8 +97,17 @@ func (w *libdnsWriter) call(ctx context.Context, f func() error) error {
 // Present implements Writer.
 func (w *libdnsWriter) Present(ctx context.Context, rec Record) error {
 	ctx, failures := withFailures(ctx)
+	if w.skipPresent {
+		recs, err := w.records(ctx, rec)
+		if err != nil {
+			return w.explained(err, rec)
+		}
+		if len(recs) > 0 {
+			return nil
+		}
+	}
 	err := w.call(ctx, func() error {
-		_, err := w.p.AppendRecords(ctx, w.zone(rec), []libdns.Record{w.txt(rec, rec.TTL)})
+		_, err := w.p.AppendRecords(ctx, w.zoneArg(rec.Zone), []libdns.Record{w.txt(rec, rec.TTL)})
 		return err
 	})
 	if err != nil && w.duplicate != nil && w.duplicate(err) {
@@ -109,10 +130,21 @@ func (w *libdnsWriter) explained(err error, rec Record) error {
 func (w *libdnsWriter) CleanUp(ctx context.Context, rec Record) error {
 	ctx, failures := withFailures(ctx)
 	// TTL 0 matches any TTL (libdns RecordDeleter contract): the record may have been written with another ttl.
+	target := []libdns.Record{w.txt(rec, 0)}
+	if w.deleteByLookup {
+		recs, err := w.records(ctx, rec)
+		if err != nil {
+			return w.explained(err, rec)
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		target = recs
+	}
 	var deleted []libdns.Record
 	err := w.call(ctx, func() error {
 		var err error
-		deleted, err = w.p.DeleteRecords(ctx, w.zone(rec), []libdns.Record{w.txt(rec, 0)})
+		deleted, err = w.p.DeleteRecords(ctx, w.zoneArg(rec.Zone), target)
 		return err
 	})
 	if err != nil {
@@ -124,21 +156,40 @@ func (w *libdnsWriter) CleanUp(ctx context.Context, rec Record) error {
 	if len(deleted) > 0 || !w.verifyDelete {
 		return nil
 	}
-	getter, ok := w.p.(libdns.RecordGetter)
-	if !ok {
-		return nil
-	}
-	recs, err := getRecords(ctx, getter, w.zone(rec))
+	recs, err := w.records(ctx, rec)
 	if err != nil {
 		return fmt.Errorf("%s reported nothing to delete and reading the zone to confirm failed: %w", w.name, err)
 	}
-	for _, r := range recs {
-		rr := r.RR()
-		if rr.Type == "TXT" && strings.EqualFold(libdns.AbsoluteName(rr.Name, rec.Zone), rec.FQDN) && rr.Data == rec.Value {
-			return fmt.Errorf("%s reported nothing to delete but the TXT value is still at %s", w.name, rec.FQDN)
-		}
+	if len(recs) > 0 {
+		return fmt.Errorf("%s reported nothing to delete but the TXT value is still at %s", w.name, rec.FQDN)
 	}
 	return nil
+}
+
+// records returns the provider's own records that hold rec's value at rec's name.
+func (w *libdnsWriter) records(ctx context.Context, rec Record) ([]libdns.Record, error) {
+	getter, ok := w.p.(libdns.RecordGetter)
+	if !ok {
+		return nil, fmt.Errorf("%s cannot read records", w.name)
+	}
+	var recs []libdns.Record
+	err := w.call(ctx, func() error {
+		var err error
+		recs, err = getter.GetRecords(ctx, w.zoneArg(rec.Zone))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []libdns.Record
+	for _, r := range recs {
+		rr := r.RR()
+		if strings.EqualFold(rr.Type, "TXT") && strings.EqualFold(libdns.AbsoluteName(rr.Name, rec.Zone), rec.FQDN) &&
+			unquoteTXT(rr.Data) == rec.Value {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // getRecords calls GetRecords, turning a panic inside the provider library into an error.
@@ -160,7 +211,12 @@ func (w *libdnsWriter) FindZone(ctx context.Context, fqdn string) (string, error
 	if !ok {
 		return "", errNoZoneDiscovery
 	}
-	zones, err := lister.ListZones(ctx)
+	var zones []libdns.Zone
+	err := w.call(ctx, func() error {
+		var err error
+		zones, err = lister.ListZones(ctx)
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("listing zones: %w", err)
 	}

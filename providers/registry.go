@@ -100,6 +100,13 @@ type Env struct {
 	Locks *KeyedMutex
 	// Limits bounds concurrent calls per server across every writer of this process.
 	Limits *Limiter
+	// Leases are the set strategy's cross-replica locks.
+	Leases *LeaseLocks
+	// Slots are the fixed strategy's (ACME-DNS) cross-replica slots.
+	Slots *Slots
+	// AllowAmbientCredentials is cert-manager's word for this challenge: a provider may fall back to credentials
+	// of the environment (cloud instance metadata, workload identity) only when it is true.
+	AllowAmbientCredentials bool
 }
 
 // Writer puts and removes one TXT value at one name. Implementations are safe for concurrent use.

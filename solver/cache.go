@@ -77,13 +77,13 @@ func (c *writerCache) add(cw *cachedWriter) *cachedWriter {
 // writer returns the cached writer for a provider config in a namespace, building it when the config or one of
 // its Secrets changed. Every Secret problem is reported at once, and the endpoint pin is checked before anything
 // is built, so no credential is ever handed to a provider for an endpoint its owner did not allow.
-func (st *state) writer(ctx context.Context, namespace string, pc *ProviderConfig) (*cachedWriter, error) {
+func (st *state) writer(ctx context.Context, namespace string, pc *ProviderConfig, ambient bool) (*cachedWriter, error) {
 	r, err := st.secrets.resolve(ctx, namespace, pc)
 	if err != nil {
 		return nil, err
 	}
 	h := sha256.New()
-	h.Write([]byte(namespace + "\x00" + pc.Name + "\x00"))
+	h.Write([]byte(fmt.Sprintf("%s\x00%s\x00%v\x00", namespace, pc.Name, ambient)))
 	h.Write(pc.canonical)
 	for _, name := range sortedKeys(r.secrets) {
 		h.Write([]byte("\x00" + name + "@" + r.secrets[name].ResourceVersion))
@@ -103,6 +103,7 @@ func (st *state) writer(ctx context.Context, namespace string, pc *ProviderConfi
 	}
 	w, err := entry.Build(v, providers.Env{
 		Path: pc.Path, HTTPClient: st.httpClient, TXT: st.txt, Locks: &st.locks, Limits: &st.limits,
+		Leases: st.leases, Slots: st.slots, AllowAmbientCredentials: ambient,
 	})
 	if err != nil {
 		return nil, redact(err, r.values)

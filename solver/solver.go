@@ -2,10 +2,12 @@ package solver
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +49,11 @@ type Solver struct {
 	AllowUnlabelledSecrets bool
 	// CallTimeout bounds each Present and CleanUp. Default: DefaultCallTimeout.
 	CallTimeout time.Duration
+	// Namespace is the webhook's own namespace (POD_NAMESPACE), where it keeps its cross-replica locks and the
+	// ACME-DNS slots as Leases. Empty: providers that need them fail saying so.
+	Namespace string
+	// Identity names this process as a lock holder. Default: the host name and a random suffix.
+	Identity string
 
 	state atomic.Pointer[state]
 }
@@ -66,6 +73,8 @@ type state struct {
 	configs configCache
 	locks   providers.KeyedMutex
 	limits  providers.Limiter
+	leases  *providers.LeaseLocks
+	slots   *providers.Slots
 }
 
 var _ webhook.Solver = (*Solver)(nil)
@@ -140,6 +149,14 @@ func (s *Solver) InitializeWithClients(c Clients, stopCh <-chan struct{}) {
 	}()
 	st.ctx, st.cancel = ctx, cancel
 	st.secrets = newSecretStore(ctx, c, !s.AllowUnlabelledSecrets)
+	if s.Namespace != "" && c.Kube != nil {
+		identity := s.Identity
+		if identity == "" {
+			identity = defaultIdentity()
+		}
+		st.leases = &providers.LeaseLocks{Client: c.Kube.CoordinationV1(), Namespace: s.Namespace, Identity: identity}
+		st.slots = &providers.Slots{Client: c.Kube.CoordinationV1(), Namespace: s.Namespace}
+	}
 	if old := s.state.Swap(st); old != nil {
 		old.cancel()
 	}
@@ -268,7 +285,7 @@ func (st *state) present(ctx context.Context, ch *whapi.ChallengeRequest) (*oper
 		return op, err
 	}
 	checkErr := st.verify(ctx, op)
-	cw, secretErr := st.writer(ctx, ch.ResourceNamespace, t.Provider)
+	cw, secretErr := st.writer(ctx, ch.ResourceNamespace, t.Provider, ch.AllowAmbientCredentials)
 	if checkErr != nil || secretErr != nil {
 		return op, errors.Join(checkErr, secretErr)
 	}
@@ -302,7 +319,15 @@ func (st *state) cleanUp(ctx context.Context, ch *whapi.ChallengeRequest) (*oper
 		op.note = "outside the fence; the record may have been written before the fence was set: " + err.Error()
 		return op, nil //nolint:nilerr // CleanUp decisions: nothing is deleted outside the fence, and that is success
 	}
-	cw, err := st.writer(ctx, ch.ResourceNamespace, t.Provider)
+	if st.fixedName(t) {
+		// ACME-DNS cannot delete: CleanUp only frees the value's slot, which needs no credential, so it reads no
+		// Secret (one deleted with its namespace cannot keep the Challenge's finalizer).
+		if err := st.slots.Release(ctx, t.FQDN, ch.Key); err != nil {
+			return op, fmt.Errorf("freeing the ACME-DNS slot of %s: %w", t.FQDN, err)
+		}
+		return op, nil
+	}
+	cw, err := st.writer(ctx, ch.ResourceNamespace, t.Provider, ch.AllowAmbientCredentials)
 	if err != nil {
 		return op, err
 	}
@@ -418,4 +443,13 @@ func checkKey(key string) error {
 		}
 	}
 	return nil
+}
+
+// defaultIdentity names this process as a lock holder: the pod's name (its host name) and a random suffix, so a
+// restarted pod with the same name is another holder.
+func defaultIdentity() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%x", host, b)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,7 +89,7 @@ func newEnvWith(t testing.TB, configure func(*Solver), objs ...runtime.Object) *
 	)
 	client := fake.NewClientset(objs...)
 	meta := metadataFor(objs...)
-	s := &Solver{HTTPClient: cf.Client(), CallTimeout: 20 * time.Second, DNS: &dnscheck.Resolver{Servers: []string{b.Addr}}}
+	s := &Solver{HTTPClient: routed(map[string]*http.Client{fakecloudflare.APIHost: cf.Client()}), CallTimeout: 20 * time.Second, DNS: &dnscheck.Resolver{Servers: []string{b.Addr}}, Namespace: "webhook-ns"}
 	if configure != nil {
 		configure(s)
 	}
@@ -104,6 +105,21 @@ func (e *env) rfc2136() string {
 }
 
 const cloudflareBlock = `{"cloudflare":{"api_token":{"secretKeyRef":{"name":"cloudflare","key":"api-token"}}}}`
+
+// routed sends requests for each host to its fake's client and every other request (to test servers on
+// loopback) out as they are: the webhook sends every provider's traffic through the one client it is given.
+func routed(fakes map[string]*http.Client) *http.Client {
+	return &http.Client{Transport: routeTransport(fakes)}
+}
+
+type routeTransport map[string]*http.Client
+
+func (rt routeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c, ok := rt[r.URL.Hostname()]; ok {
+		return c.Transport.RoundTrip(r)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
 
 // metadataFor is a metadata client that knows objs, as the webhook's metadata-only reads see them.
 func metadataFor(objs ...runtime.Object) *metadatafake.FakeMetadataClient {
@@ -460,7 +476,7 @@ func TestACMEDNS(t *testing.T) {
 		pinned(secret("acme-dns", map[string]string{"password": acct.Password})),
 		pinned(secret("acme-dns-other", map[string]string{"password": other.Password})),
 	)
-	s := &Solver{DNS: &dnscheck.Resolver{Servers: []string{srv.DNSAddr}}}
+	s := &Solver{DNS: &dnscheck.Resolver{Servers: []string{srv.DNSAddr}}, Namespace: "webhook-ns"}
 	s.InitializeWithClient(client, make(chan struct{}))
 	// The fake's DNS serves only the accounts' names, not the production CNAME: this test is about the provider.
 	single := fmt.Sprintf(`{"verifyDelegation":"Off","domainAlias":%q,"provider":{"acmedns":{"username":%q,"subdomain":%q,"server_url":%q,"password":{"secretKeyRef":{"name":"acme-dns","key":"password"}}}}}`,
