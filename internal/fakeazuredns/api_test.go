@@ -671,3 +671,30 @@ func TestRegionAutodetectEscapesToIMDS(t *testing.T) {
 		t.Errorf("escaped requests %q, want MSAL's IMDS region probe", seen)
 	}
 }
+
+// recordingTransporter records the hosts it is asked for and refuses them all.
+type recordingTransporter struct{ guard }
+
+func (r *recordingTransporter) Do(req *http.Request) (*http.Response, error) { return r.RoundTrip(req) }
+
+// TestManagedIdentityAsksIMDS: a credential without secret fields is what libdns/azure falls back to, and a
+// ManagedIdentityCredential asks IMDS for its token, whatever transport it is given. The webhook must never build
+// one unless the challenge allows ambient credentials.
+func TestManagedIdentityAsksIMDS(t *testing.T) {
+	t.Parallel()
+	rt := &recordingTransporter{}
+	cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
+		ClientOptions: azcore.ClientOptions{Transport: rt, Retry: policy.RetryOptions{MaxRetries: -1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.core.windows.net//.default"}}); err == nil {
+		t.Fatal("a managed identity token without IMDS")
+	}
+	if seen := rt.seen(); !slices.Contains(seen, "169.254.169.254") {
+		t.Errorf("managed identity asked %q, want IMDS at 169.254.169.254", seen)
+	}
+}
