@@ -51,8 +51,14 @@ func TestSecretsUnderRBAC(t *testing.T) {
 		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		for _, name := range []string{"tsig", "other"} {
-			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, StringData: map[string]string{"secret": b.Secret}}
+		for _, name := range []string{"tsig", "other", "unlabelled"} {
+			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+				Labels:      map[string]string{solver.SecretLabel: "true"},
+				Annotations: map[string]string{solver.EndpointsAnnotation: b.Addr},
+			}, StringData: map[string]string{"secret": b.Secret}}
+			if name == "unlabelled" {
+				sec.Labels = nil
+			}
 			if _, err := admin.CoreV1().Secrets(ns).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +82,7 @@ func TestSecretsUnderRBAC(t *testing.T) {
 		}
 	}
 	grant("wide", nil)
-	grant("narrow", []string{"tsig"})
+	grant("narrow", []string{"tsig", "unlabelled"})
 
 	user, err := env.AddUser(envtest.User{Name: "webhook"}, nil)
 	if err != nil {
@@ -90,7 +96,8 @@ func TestSecretsUnderRBAC(t *testing.T) {
 	}
 
 	call := func(ns, secretName, value string) error {
-		config := fmt.Sprintf(`{"domainAlias":"validation.example.org","provider":{"rfc2136":{"server":%q,"key_name":%q,"key":{"secretKeyRef":{"name":%q,"key":"secret"}}}}}`,
+		// No production zone here: the test is about Secrets, not the CNAME.
+		config := fmt.Sprintf(`{"verifyDelegation":"Off","domainAlias":"validation.example.org","provider":{"rfc2136":{"server":%q,"key_name":%q,"key":{"secretKeyRef":{"name":%q,"key":"secret"}}}}}`,
 			b.Addr, b.KeyName, secretName)
 		return s.Present(&whapi.ChallengeRequest{
 			DNSName: "example.com", Key: value, ResolvedFQDN: "_acme-challenge.example.com.", ResolvedZone: "example.com.",
@@ -108,6 +115,19 @@ func TestSecretsUnderRBAC(t *testing.T) {
 	// A second call in the narrowed namespace reuses its per-name informer.
 	if err := call("narrow", "tsig", value(3)); err != nil {
 		t.Fatalf("second call under narrowed RBAC: %v", err)
+	}
+	// Unlabelled Secrets are never used, whether listed namespace-wide or watched by name, and the error tells
+	// unlabelled from missing (a metadata-only read) and says what to run.
+	for _, ns := range []string{"wide", "narrow"} {
+		err := call(ns, "unlabelled", value(5))
+		want := "kubectl label secret -n " + ns + " unlabelled cert-manager-webhook-delegate/use=true"
+		if err == nil || !strings.Contains(err.Error(), "is not labelled for this webhook") || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s/unlabelled: %v", ns, err)
+		}
+		err = call(ns, "absent", value(5))
+		if err == nil || !strings.Contains(err.Error(), `Secret "absent" not found`) && !strings.Contains(err.Error(), "grant a Role") {
+			t.Fatalf("%s/absent: %v", ns, err)
+		}
 	}
 	for _, tc := range []struct{ ns, name string }{{"narrow", "other"}, {"none", "tsig"}} {
 		start := time.Now()
