@@ -12,6 +12,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/route53 v1.63.3
 	github.com/aws/smithy-go v1.27.3
 	github.com/cert-manager/cert-manager v1.21.2
+	github.com/hetznercloud/hcloud-go/v2 v2.27.0
 	github.com/letsencrypt/pebble/v2 v2.10.3
 	github.com/libdns/acmedns v0.5.0
 	github.com/libdns/azure v0.5.0
@@ -19,6 +20,7 @@ require (
 	github.com/libdns/desec v1.1.1
 	github.com/libdns/digitalocean v0.0.0-20250606071607-dfa7af5c2e31
 	github.com/libdns/googleclouddns v1.2.0
+	github.com/libdns/hetzner/v2 v2.0.1
 	github.com/libdns/libdns v1.1.1
 	github.com/libdns/powerdns v0.1.4
 	github.com/libdns/rfc2136 v1.0.1
