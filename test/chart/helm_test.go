@@ -4,6 +4,7 @@ package chart
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -53,10 +54,13 @@ func TestRenderInstall(t *testing.T) {
 	})
 
 	dep := deployment(t, objs, namespace, release)
-	c := dep.Spec.Template.Spec.Containers[0]
-	if len(c.Env) != 2 || c.Env[0].Name != "GROUP_NAME" || c.Env[1].Name != "GOMAXPROCS" {
-		t.Errorf("default env: want GROUP_NAME and GOMAXPROCS only, got %+v", c.Env)
-	}
+	checkEnv(t, dep, map[string]string{
+		"GROUP_NAME":              "acme.example.com",
+		"REQUIRE_SECRET_LABEL":    "true",
+		"DNS_CHECK_AUTHORITATIVE": "true",
+		"REPLICAS":                "2",
+	})
+	checkShutdown(t, dep, 5, 45)
 	pdb := find(t, objs, "PodDisruptionBudget", namespace, release)
 	if v, _, _ := unstructured.NestedFieldNoCopy(pdb.Object, "spec", "maxUnavailable"); fmt.Sprint(v) != "1" {
 		t.Errorf("default PodDisruptionBudget: want maxUnavailable 1, got %v", v)
@@ -86,19 +90,18 @@ func TestRenderFull(t *testing.T) {
 	dep := deployment(t, objs, fullNamespace, fullname)
 	spec := dep.Spec.Template.Spec
 	c := spec.Containers[0]
-	env := map[string]string{}
-	for _, e := range c.Env {
-		env[e.Name] = e.Value
-	}
-	for k, v := range map[string]string{
+	checkEnv(t, dep, map[string]string{
+		"GROUP_NAME":              "acme.delegated.example.com",
+		"ALLOWED_ZONES":           "validation.example.org,Delegated.Example.NET.",
+		"REQUIRE_SECRET_LABEL":    "false",
 		"DNS_CHECK_NAMESERVERS":   "10.96.0.10:53,[fd00::10]:53",
 		"DNS_CHECK_AUTHORITATIVE": "false",
+		"REPLICAS":                "3",
 		"HTTPS_PROXY":             "http://proxy.example.com:3128",
-	} {
-		if env[k] != v {
-			t.Errorf("env %s: want %q, got %q", k, v, env[k])
-		}
-	}
+		"NO_PROXY":                ".svc,.cluster.local,10.96.0.1",
+	})
+	// The bound exactly: preStopSeconds + 31.
+	checkShutdown(t, dep, 10, 41)
 	if !slices.Contains(c.Args, "--tls-min-version=VersionTLS13") || !slices.Contains(c.Args, "--v=4") ||
 		!slices.Contains(c.Args, "--secure-port=8443") {
 		t.Errorf("args: extraArgs, logLevel or securePort missing: %q", c.Args)
@@ -144,6 +147,62 @@ func TestRenderFull(t *testing.T) {
 	}
 }
 
+// TestRenderValues: each fence, DNS and shutdown value renders as values.yaml documents it, one at a time from the
+// defaults (the environment is compared whole, so a variable that should be absent is).
+func TestRenderValues(t *testing.T) {
+	t.Parallel()
+	defaults := map[string]string{
+		"GROUP_NAME":              "acme.example.com",
+		"REQUIRE_SECRET_LABEL":    "true",
+		"DNS_CHECK_AUTHORITATIVE": "true",
+		"REPLICAS":                "2",
+	}
+	with := func(kv ...string) map[string]string {
+		m := maps.Clone(defaults)
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				delete(m, kv[i])
+			} else {
+				m[kv[i]] = kv[i+1]
+			}
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name           string
+		args           []string
+		env            map[string]string
+		preStop, grace int64
+	}{
+		{"one allowed zone", []string{"--set", "allowedZones={validation.example.org}"},
+			with("ALLOWED_ZONES", "validation.example.org"), 5, 45},
+		{"two allowed zones", []string{"--set-json", `allowedZones=["a.example.org","_acme.b.example.net."]`},
+			with("ALLOWED_ZONES", "a.example.org,_acme.b.example.net."), 5, 45},
+		{"empty allowedZones: no fence, no variable", []string{"--set-json", "allowedZones=[]"}, defaults, 5, 45},
+		{"requireSecretLabel false", []string{"--set", "requireSecretLabel=false"},
+			with("REQUIRE_SECRET_LABEL", "false"), 5, 45},
+		// DNS_CHECK_AUTHORITATIVE is read on its own: it must reach the webhook without nameservers.
+		{"authoritative false without nameservers", []string{"--set", "dnsCheck.authoritative=false"},
+			with("DNS_CHECK_AUTHORITATIVE", "false"), 5, 45},
+		{"nameservers", []string{"--set", "dnsCheck.nameservers={10.96.0.10:53}"},
+			with("DNS_CHECK_NAMESERVERS", "10.96.0.10:53"), 5, 45},
+		{"replicaCount", []string{"--set", "replicaCount=5"}, with("REPLICAS", "5"), 5, 45},
+		// No pod runs with 0 replicas, but one scaled up by hand must not divide by zero.
+		{"replicaCount 0", []string{"--set", "replicaCount=0"}, with("REPLICAS", "1"), 5, 45},
+		{"no preStop pause", []string{"--set", "shutdown.preStopSeconds=0"}, defaults, 0, 45},
+		{"longer pause, grace at the bound", []string{"--set", "shutdown.preStopSeconds=14"}, defaults, 14, 45},
+		{"longer grace", []string{"--set", "shutdown.gracePeriodSeconds=120"}, defaults, 5, 120},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			objs := render(t, append([]string{"x", chartDir, "--namespace", "webhooks", "--set", "groupName=acme.example.com"}, tc.args...)...)
+			dep := deployment(t, objs, "webhooks", "x-cert-manager-webhook-delegate")
+			checkEnv(t, dep, tc.env)
+			checkShutdown(t, dep, tc.preStop, tc.grace)
+		})
+	}
+}
+
 // TestSchemaRejects: bad values fail the render with a message that says what is wrong.
 func TestSchemaRejects(t *testing.T) {
 	t.Parallel()
@@ -168,6 +227,37 @@ func TestSchemaRejects(t *testing.T) {
 			"--set", "podDisruptionBudget.maxUnavailable=1"}, []string{"set minAvailable or maxUnavailable, not both"}},
 		{"bad digest", []string{"--set", "groupName=acme.example.com", "--set", "image.digest=latest"},
 			[]string{"at '/image/digest'"}},
+		{"allowedZones not a list", []string{"--set", "groupName=acme.example.com", "--set", "allowedZones=a.b"},
+			[]string{"at '/allowedZones': got string, want array"}},
+		{"allowedZones wildcard", []string{"--set", "groupName=acme.example.com", "--set", "allowedZones={*.example.org}"},
+			[]string{"at '/allowedZones/0'", "does not match pattern"}},
+		{"allowedZones root", []string{"--set", "groupName=acme.example.com", "--set-json", `allowedZones=["."]`},
+			[]string{"at '/allowedZones/0'", "does not match pattern"}},
+		// A comma would split one zone into two in ALLOWED_ZONES.
+		{"allowedZones comma", []string{"--set", "groupName=acme.example.com", "--set-json", `allowedZones=["a.example,b.example"]`},
+			[]string{"at '/allowedZones/0'", "does not match pattern"}},
+		{"allowedZones space", []string{"--set", "groupName=acme.example.com", "--set-json", `allowedZones=["exa mple.org"]`},
+			[]string{"at '/allowedZones/0'", "does not match pattern"}},
+		{"allowedZones URL", []string{"--set", "groupName=acme.example.com", "--set-json", `allowedZones=["https://example.org"]`},
+			[]string{"at '/allowedZones/0'", "does not match pattern"}},
+		{"allowedZones duplicate", []string{"--set", "groupName=acme.example.com", "--set", "allowedZones={a.example,a.example}"},
+			[]string{"at '/allowedZones'", "items at 0 and 1 are equal"}},
+		{"requireSecretLabel string", []string{"--set", "groupName=acme.example.com", "--set", "requireSecretLabel=yes"},
+			[]string{"at '/requireSecretLabel': got string, want boolean"}},
+		{"authoritative string", []string{"--set", "groupName=acme.example.com", "--set", "dnsCheck.authoritative=yes"},
+			[]string{"at '/dnsCheck/authoritative': got string, want boolean"}},
+		{"grace below the call deadline", []string{"--set", "groupName=acme.example.com", "--set", "shutdown.gracePeriodSeconds=30"},
+			[]string{"at '/shutdown/gracePeriodSeconds'", "minimum"}},
+		{"grace below pause plus deadline", []string{"--set", "groupName=acme.example.com", "--set", "shutdown.gracePeriodSeconds=35"},
+			[]string{"shutdown.gracePeriodSeconds (35) must be at least shutdown.preStopSeconds + 31 (36)"}},
+		{"pause longer than grace allows", []string{"--set", "groupName=acme.example.com", "--set", "shutdown.preStopSeconds=15"},
+			[]string{"shutdown.gracePeriodSeconds (45) must be at least shutdown.preStopSeconds + 31 (46)"}},
+		{"negative pause", []string{"--set", "groupName=acme.example.com", "--set", "shutdown.preStopSeconds=-1"},
+			[]string{"at '/shutdown/preStopSeconds'", "minimum"}},
+		{"fractional pause", []string{"--set", "groupName=acme.example.com", "--set", "shutdown.preStopSeconds=1.5"},
+			[]string{"at '/shutdown/preStopSeconds'", "want integer"}},
+		{"unknown shutdown value", []string{"--set", "groupName=acme.example.com", "--set", "shutdown.delaySeconds=5"},
+			[]string{"at '/shutdown'", "additional properties 'delaySeconds' not allowed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -377,6 +467,8 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured, w wiring, sa str
 		{"kube-system", "Role", "extension-apiserver-authentication-reader", webhook},
 		{"", "ClusterRole", w.fullname + ":flowcontrol", webhook},
 		{"", "ClusterRole", w.fullname + ":domain-solver", certManager},
+		{w.namespace, "Role", w.fullname + ":leases", webhook},
+		{"", "ClusterRole", w.fullname + ":namespace-reader", webhook},
 	}
 	for _, ns := range w.secretNamespaces {
 		want = append(want, grant{ns, "Role", w.fullname + ":secret-reader", webhook})
@@ -394,6 +486,12 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured, w wiring, sa str
 		"/ClusterRole/" + w.fullname + ":domain-solver": {{APIGroups: []string{w.groupName}, Resources: []string{"delegate"}, Verbs: []string{"create"}}},
 		"/ClusterRole/" + w.fullname + ":flowcontrol": {{APIGroups: []string{"flowcontrol.apiserver.k8s.io"},
 			Resources: []string{"flowschemas", "prioritylevelconfigurations"}, Verbs: []string{"list", "watch"}}},
+		// Leases in the webhook's own namespace only; create cannot be narrowed by name.
+		w.namespace + "/Role/" + w.fullname + ":leases": {{APIGroups: []string{"coordination.k8s.io"},
+			Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}}},
+		// The namespaces whose Secrets the webhook reads, and no other.
+		"/ClusterRole/" + w.fullname + ":namespace-reader": {{APIGroups: []string{""}, Resources: []string{"namespaces"},
+			Verbs: []string{"get"}, ResourceNames: w.secretNamespaces}},
 	}
 	for _, ns := range w.secretNamespaces {
 		wantRules[ns+"/Role/"+w.fullname+":secret-reader"] = []rbacv1.PolicyRule{{APIGroups: []string{""},
@@ -406,6 +504,56 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured, w wiring, sa str
 		if got := roles[k]; fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 			t.Errorf("%s rules:\n got %+v\nwant %+v", k, got, want)
 		}
+	}
+}
+
+// checkEnv compares the webhook container's environment with want (name → value), whole: nothing missing, nothing
+// extra. POD_NAMESPACE and GOMAXPROCS come from the downward API and are checked as such.
+func checkEnv(t *testing.T, d *appsv1.Deployment, want map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if _, dup := got[e.Name]; dup {
+			t.Errorf("env %s set twice", e.Name)
+		}
+		switch e.Name {
+		case "POD_NAMESPACE":
+			if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.namespace" {
+				t.Errorf("POD_NAMESPACE: want the downward API's metadata.namespace, got %+v", e)
+			}
+		case "GOMAXPROCS":
+			if e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil || e.ValueFrom.ResourceFieldRef.Resource != "limits.cpu" {
+				t.Errorf("GOMAXPROCS: want the CPU limit, got %+v", e)
+			}
+		default:
+			if e.ValueFrom != nil {
+				t.Errorf("env %s: want a value, got %+v", e.Name, e.ValueFrom)
+			}
+		}
+		got[e.Name] = e.Value
+	}
+	want = maps.Clone(want)
+	want["POD_NAMESPACE"], want["GOMAXPROCS"] = "", ""
+	if !maps.Equal(got, want) {
+		t.Errorf("env:\n got %v\nwant %v", got, want)
+	}
+}
+
+// checkShutdown: the preStop pause (none for 0) and the grace period.
+func checkShutdown(t *testing.T, d *appsv1.Deployment, preStop, grace int64) {
+	t.Helper()
+	spec := d.Spec.Template.Spec
+	if g := spec.TerminationGracePeriodSeconds; g == nil || *g != grace {
+		t.Errorf("terminationGracePeriodSeconds: want %d, got %v", grace, g)
+	}
+	lc := spec.Containers[0].Lifecycle
+	switch {
+	case preStop == 0 && lc != nil:
+		t.Errorf("lifecycle: want none without a pause, got %+v", lc)
+	case preStop == 0:
+	case lc == nil || lc.PreStop == nil || lc.PreStop.Sleep == nil || lc.PreStop.Sleep.Seconds != preStop ||
+		lc.PreStop.Exec != nil || lc.PreStop.HTTPGet != nil || lc.PostStart != nil:
+		t.Errorf("lifecycle: want only preStop.sleep.seconds %d, got %+v", preStop, lc)
 	}
 }
 

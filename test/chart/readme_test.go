@@ -354,3 +354,69 @@ func installSection(t *testing.T, file string) string {
 	}
 	return section
 }
+
+// TestReadmeFences: the chart README's Fences section gives the commands that opt a Secret in and allow an endpoint,
+// with the label and annotation the webhook really reads, and the Install section labels the Secret it creates
+// (the webhook would not use it otherwise). testWebhookServes runs the label and annotate commands against the API
+// server and the webhook binary.
+func TestReadmeFences(t *testing.T) {
+	t.Parallel()
+	label, annotate := fenceCommands(t)
+	if want := solver.SecretLabel + "=true"; label[len(label)-1] != want {
+		t.Errorf("the Fences section's label command must end with %s: %q", want, label)
+	}
+	if k, _, _ := strings.Cut(annotate[len(annotate)-1], "="); k != solver.EndpointsAnnotation {
+		t.Errorf("the Fences section's annotate command must set %s: %q", solver.EndpointsAnnotation, annotate)
+	}
+	if !strings.Contains(installSection(t, readmeFile), "\n"+strings.Join(label, " ")+"\n") {
+		t.Errorf("the Install section must label the Secret it creates with the Fences section's command: %q", label)
+	}
+	// values.yaml's comments (and so the generated Values section) name both, and allowedZones is recommended there.
+	values := readFile(t, valuesFile)
+	for _, w := range []string{"`" + solver.SecretLabel + `: "true"` + "`", "`" + solver.EndpointsAnnotation + "`", "strongly recommended"} {
+		if !strings.Contains(values, w) {
+			t.Errorf("%s does not say %s", valuesFile, w)
+		}
+	}
+}
+
+// fenceCommands returns the `kubectl label` and `kubectl annotate` command lines of the chart README's "## Fences"
+// section, split into arguments (the section holds exactly one of each, free of shell quoting).
+func fenceCommands(t *testing.T) (label, annotate []string) {
+	t.Helper()
+	readme := readFile(t, readmeFile)
+	at := strings.Index(readme, "\n## Fences\n")
+	if at < 0 {
+		t.Fatalf("%s has no `## Fences` section", readmeFile)
+	}
+	section := readme[at+1:]
+	if next := strings.Index(section[1:], "\n## "); next >= 0 {
+		section = section[:next+1]
+	}
+	for _, l := range strings.Split(section, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "kubectl" {
+			continue
+		}
+		if strings.ContainsAny(l, `"'$\`) {
+			t.Fatalf("%s: %q needs a shell to interpret it; keep the command free of quoting", readmeFile, l)
+		}
+		var into *[]string
+		switch {
+		case slices.Contains(f, "label"):
+			into = &label
+		case slices.Contains(f, "annotate"):
+			into = &annotate
+		default:
+			continue
+		}
+		if *into != nil {
+			t.Fatalf("%s: the Fences section has two %s commands", readmeFile, f[1])
+		}
+		*into = f
+	}
+	if label == nil || annotate == nil {
+		t.Fatalf("%s: the Fences section must show a `kubectl label` and a `kubectl annotate` command", readmeFile)
+	}
+	return label, annotate
+}
