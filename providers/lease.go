@@ -218,12 +218,11 @@ func runBatch(ctx context.Context, apply BatchFunc, muts []Mutation) (errs []err
 
 // heldLease is a Lease this process holds, renewed in the background until released.
 type heldLease struct {
-	l      *LeaseLocks
-	mu     sync.Mutex
-	lease  *coordinationv1.Lease
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	lostAt time.Time
+	l     *LeaseLocks
+	mu    sync.Mutex
+	lease *coordinationv1.Lease
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
 
 // acquire takes the Lease name, waiting while another holder keeps renewing it, until ctx ends or every op's

@@ -43,3 +43,13 @@ func TestKeyedMutexSerialises(t *testing.T) {
 	}
 	unlock()
 }
+
+func TestSuggest(t *testing.T) {
+	t.Parallel()
+	r := Default()
+	for in, want := range map[string]string{"aws": "route53", "Cloud-Flare": "cloudflare", "rfc2163": "rfc2136", "route66": "route53", "nothing-like-it": "", "digitalocen": "digitalocean"} {
+		if got := r.Suggest(in); got != want {
+			t.Errorf("Suggest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

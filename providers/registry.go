@@ -2,8 +2,11 @@ package providers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -66,6 +69,13 @@ type Entry struct {
 	HTTP string
 	// Quirks are the library's or API's traps this entry handles, one line each, for the docs.
 	Quirks []string
+	// Required are fields that must be set (most often the credentials), checked before Build so that an empty
+	// or missing one gets an error naming it, and never reaches a library that would panic or fall back to
+	// ambient credentials.
+	Required []Field
+	// Env lists the environment variables the library reads by itself, for the docs; the webhook never lets an
+	// issuer's config depend on them.
+	Env []string
 	// Example is a provider block's fields as YAML (indented by two spaces per level, without the provider name),
 	// for the docs and the tests that build every provider.
 	Example string
@@ -76,6 +86,66 @@ type Entry struct {
 	NetworkHint func(path string) string
 }
 
+// Field is a provider config field and what it holds, for error messages.
+type Field struct {
+	// Name is the JSON field name.
+	Name string
+	// Hint says what to put there.
+	Hint string
+}
+
+// NewWriter checks the entry's required fields, then builds its writer. A panic of the library while it is built
+// becomes an error: no issuer config may kill the webhook.
+func (e *Entry) NewWriter(v any, env Env) (w Writer, err error) {
+	var errs []error
+	for _, f := range e.Required {
+		if isZeroField(v, f.Name) {
+			errs = append(errs, fmt.Errorf("config.%s.%s: is required: %s", env.Path, f.Name, f.Hint))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			w, err = nil, fmt.Errorf("config.%s: the %s provider library failed while starting (%v)", env.Path, e.Name, r)
+		}
+	}()
+	return e.Build(v, env)
+}
+
+// isZeroField reports whether the struct v points to has its field with JSON name name unset.
+func isZeroField(v any, name string) bool {
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer {
+		rv = rv.Elem()
+	}
+	rt := rv.Type()
+	for i := range rt.NumField() {
+		tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if tag == name || tag == "" && rt.Field(i).Name == name {
+			f := rv.Field(i)
+			if f.Kind() == reflect.String {
+				return strings.TrimSpace(f.String()) == ""
+			}
+			return f.IsZero()
+		}
+	}
+	return true
+}
+
+// writer wraps a libdns provider in the entry's strategy.
+func (e *Entry) writer(lw *libdnsWriter, env Env, ops SetOps, zoneLock bool) Writer {
+	lw.name = e.Name
+	if e.Strategy != Set {
+		return lw
+	}
+	if ops == nil {
+		ops = libraryOps{lw}
+	}
+	return &setWriter{libdnsWriter: lw, ops: ops, locks: env.Leases, zoneLock: zoneLock}
+}
+
 // Registry maps config names to entries. It is an explicit map built by Default; nothing registers itself.
 type Registry map[string]*Entry
 
@@ -84,6 +154,53 @@ func (r Registry) Names() []string { return slices.Sorted(maps.Keys(r)) }
 
 // NamesList returns the names as one comma-separated string, for error messages.
 func (r Registry) NamesList() string { return strings.Join(r.Names(), ", ") }
+
+// aliases are names users reach for that are not module names.
+var aliases = map[string]string{
+	"aws": "route53", "awsroute53": "route53", "route-53": "route53",
+	"google": "googleclouddns", "gcloud": "googleclouddns", "clouddns": "googleclouddns", "gcp": "googleclouddns",
+	"azuredns": "azure", "hetznercloud": "hetzner", "hcloud": "hetzner", "do": "digitalocean",
+	"acme-dns": "acmedns", "pdns": "powerdns", "nsupdate": "rfc2136", "bind": "rfc2136",
+}
+
+// Suggest returns the registered name closest to an unknown one (a known alias, a case or punctuation slip, or a
+// typo of one or two characters), or "".
+func (r Registry) Suggest(name string) string {
+	n := strings.ToLower(strings.NewReplacer("-", "", "_", "", ".", "", " ", "").Replace(name))
+	if a, ok := aliases[n]; ok && r[a] != nil {
+		return a
+	}
+	best, bestD := "", 3
+	for _, k := range r.Names() {
+		if k == n {
+			return k
+		}
+		if d := editDistance(n, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
 
 // Env is what a writer may use besides its own config.
 type Env struct {
@@ -136,9 +253,13 @@ type Record struct {
 func Default() Registry {
 	r := Registry{}
 	for _, e := range []*Entry{
-		cloudflareEntry(),
-		rfc2136Entry(),
 		acmednsEntry(),
+		cloudflareEntry(),
+		desecEntry(),
+		digitaloceanEntry(),
+		powerdnsEntry(),
+		rfc2136Entry(),
+		route53Entry(),
 	} {
 		r[e.Name] = e
 	}

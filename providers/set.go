@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/libdns/libdns"
 
@@ -182,8 +181,5 @@ func unquoteTXT(s string) string {
 	}
 	return s
 }
-
-// lockWait is how long a change waits for its lock by default when the caller has no deadline.
-const lockWait = 25 * time.Second
 
 var _ Writer = (*setWriter)(nil)

@@ -147,3 +147,41 @@ func (f *failures) err() error {
 	}
 	return fmt.Errorf("a provider API request failed: %w", f.first)
 }
+
+// Transport returns the webhook's HTTP transport for provider libraries that take an http.RoundTripper, or use
+// http.DefaultTransport (main installs it there, so even libraries that build a zero http.Client go through it):
+// base (nil: a proxy-aware transport with timeouts, honouring HTTPS_PROXY and SSL_CERT_FILE) wrapped in the
+// retries of 429 and 5xx within the request's deadline, honouring Retry-After.
+func Transport(base http.RoundTripper) http.RoundTripper {
+	c := &http.Client{Transport: base}
+	if base == nil {
+		c = defaultHTTPClient()
+	}
+	return &retryTransport{c: newRetryClient(c)}
+}
+
+// Client returns an HTTP client for a provider library that takes one: env's client (or the default) behind the
+// webhook's retrying transport.
+func (env Env) Client() *http.Client {
+	return &http.Client{Transport: &retryTransport{c: newRetryClient(env.HTTPClient)}}
+}
+
+type retryTransport struct{ c *retryClient }
+
+// RoundTrip implements http.RoundTripper.
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.c.Do(req)
+	if resp != nil && resp.Body != nil {
+		resp.Body = safeBody{resp.Body}
+	}
+	return resp, err
+}
+
+// safeBody never fails to close: libdns/porkbun calls log.Fatal (ending the process) when closing a body fails,
+// and no provider call may end the webhook.
+type safeBody struct{ io.ReadCloser }
+
+func (b safeBody) Close() error {
+	_ = b.ReadCloser.Close()
+	return nil
+}

@@ -83,7 +83,7 @@ func (st *state) writer(ctx context.Context, namespace string, pc *ProviderConfi
 		return nil, err
 	}
 	h := sha256.New()
-	h.Write([]byte(fmt.Sprintf("%s\x00%s\x00%v\x00", namespace, pc.Name, ambient)))
+	fmt.Fprintf(h, "%s\x00%s\x00%v\x00", namespace, pc.Name, ambient)
 	h.Write(pc.canonical)
 	for _, name := range sortedKeys(r.secrets) {
 		h.Write([]byte("\x00" + name + "@" + r.secrets[name].ResourceVersion))
@@ -101,7 +101,7 @@ func (st *state) writer(ctx context.Context, namespace string, pc *ProviderConfi
 	if err := decodeStrict(spec, v); err != nil {
 		return nil, fmt.Errorf("config.%s: %w", pc.Path, redact(err, r.values))
 	}
-	w, err := entry.Build(v, providers.Env{
+	w, err := entry.NewWriter(v, providers.Env{
 		Path: pc.Path, HTTPClient: st.httpClient, TXT: st.txt, Locks: &st.locks, Limits: &st.limits,
 		Leases: st.leases, Slots: st.slots, AllowAmbientCredentials: ambient,
 	})

@@ -378,7 +378,12 @@ func (p *parser) provider(path string, raw json.RawMessage) *ProviderConfig {
 	}
 	entry, ok := p.reg[name]
 	if !ok {
-		p.errorf(path, "unknown provider %q; known providers are %s", name, p.reg.NamesList())
+		hint := ""
+		if near := p.reg.Suggest(name); near != "" {
+			hint = fmt.Sprintf("did you mean %q? ", near)
+		}
+		p.errorf(path, "unknown provider %q; %sknown providers are %s (`cert-manager-webhook-delegate providers` "+
+			"lists them with their fields)", name, hint, p.reg.NamesList())
 		return nil
 	}
 	path += "." + name
