@@ -136,6 +136,42 @@ func TestImageBinary(t *testing.T) {
 	})
 }
 
+// TestImageBinaryReadsChartEnv: the webhook starts with the environment the full-featured values render, and each
+// variable it checks at start is one it really reads: a malformed value under the chart's name stops it, naming the
+// variable (a misspelt name would be ignored, and a fence silently dropped).
+func TestImageBinaryReadsChartEnv(t *testing.T) {
+	t.Parallel()
+	bin := imageBinary(t)
+	env := kubeletEnv(t, deployment(t, renderFull(t), fullNamespace, "delegate-webhook"))
+	if _, stderr, code := runAsNonRoot(t, bin, env, "--help"); code != 0 {
+		t.Fatalf("the webhook refuses the environment the full values render (exit %d): %s\nenv: %q", code, stderr, env)
+	}
+	for name, bad := range map[string]string{
+		"ALLOWED_ZONES":           "*.validation.example.org",
+		"REQUIRE_SECRET_LABEL":    "yes",
+		"DNS_CHECK_NAMESERVERS":   "10.96.0.10:99999",
+		"DNS_CHECK_AUTHORITATIVE": "yes",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if envValue(env, name) == "" {
+				t.Fatalf("the full values render no %s", name)
+			}
+			var mutated []string
+			for _, kv := range env {
+				if strings.HasPrefix(kv, name+"=") {
+					kv = name + "=" + bad
+				}
+				mutated = append(mutated, kv)
+			}
+			_, stderr, code := runAsNonRoot(t, bin, mutated, "--help")
+			if code != 2 || !strings.Contains(stderr, name) {
+				t.Errorf("%s=%s: want exit 2 naming %s, got exit %d: %s", name, bad, name, code, stderr)
+			}
+		})
+	}
+}
+
 // runAsNonRoot runs the binary as UID/GID 65532 (when the test runs as root; otherwise as the current, non-root
 // user) with exactly env, and returns its output and exit code.
 func runAsNonRoot(t *testing.T, bin string, env []string, args ...string) (stdout, stderr string, code int) {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,14 +24,20 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testnet"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testproc"
+	"github.com/delegate01/cert-manager-webhook-delegate/solver"
 )
 
 // testWebhookServes runs the webhook binary (built as the Dockerfile builds it) as UID 65532 with the arguments and
@@ -42,6 +49,9 @@ import (
 //     SubjectAccessReview);
 //   - cert-manager's ServiceAccount may call the solver and another identity may not (the domain-solver
 //     ClusterRole), and the solver reads Secrets in cert-manager's namespace with the chart's Role;
+//   - it uses a Secret only once the chart README's `kubectl label` command has opted it in, and that README's
+//     `kubectl annotate` command sets the endpoints annotation;
+//   - the Lease and namespace grants allow what the locks and CleanUp need and nothing next to it;
 //   - a renewed serving certificate, swapped in the way the kubelet updates a Secret volume, is served without a
 //     restart.
 func testWebhookServes(t *testing.T, env *envtest.Environment, k *kube, objs []*unstructured.Unstructured) {
@@ -58,16 +68,8 @@ func testWebhookServes(t *testing.T, env *envtest.Environment, k *kube, objs []*
 	var d appsv1.Deployment
 	convert(t, dep, &d)
 	ns, c := d.Namespace, d.Spec.Template.Spec.Containers[0]
-	groupName := ""
-	envv := []string{"PATH=/usr/bin:/bin"}
-	for _, e := range c.Env {
-		if e.ValueFrom == nil {
-			envv = append(envv, e.Name+"="+e.Value)
-		}
-		if e.Name == "GROUP_NAME" {
-			groupName = e.Value
-		}
-	}
+	envv := kubeletEnv(t, &d)
+	groupName := envValue(envv, "GROUP_NAME")
 	serving := find(t, objs, "Certificate", ns, d.Name+"-tls")
 	dnsNames, _, _ := unstructured.NestedStringSlice(serving.Object, "spec", "dnsNames")
 	serverName := dnsNames[len(dnsNames)-1] // <service>.<namespace>.svc, as the kube-apiserver verifies it
@@ -167,14 +169,13 @@ func testWebhookServes(t *testing.T, env *envtest.Environment, k *kube, objs []*
 			t.Error(err)
 		}
 	})
-	t.Run("only cert-manager may call the solver", func(t *testing.T) {
+	solverURL := url + "/apis/" + groupName + "/v1alpha1/delegate"
+	// present posts the README's ClusterIssuer's challenge as cert-manager and returns the solver's answer.
+	present := func(t *testing.T) (success bool, msg string) {
+		t.Helper()
 		body, err := challengePayload(issuerConfig(t))
 		if err != nil {
 			t.Fatal(err)
-		}
-		solverURL := url + "/apis/" + groupName + "/v1alpha1/delegate"
-		if err := expectStatus(ca.client(t, serverName, nobody), http.MethodPost, solverURL, body, http.StatusForbidden); err != nil {
-			t.Error(err)
 		}
 		resp, err := do(ca.client(t, serverName, certManager), http.MethodPost, solverURL, body)
 		if err != nil {
@@ -194,12 +195,79 @@ func testWebhookServes(t *testing.T, env *envtest.Environment, k *kube, objs []*
 		if err := json.Unmarshal(resp.body, &payload); err != nil {
 			t.Fatalf("%v: %s", err, resp.body)
 		}
-		// The README's ClusterIssuer names a Secret this test did not create: the solver listed Secrets in
-		// cert-manager's namespace (the chart's Role allowed it) and says precisely what is missing.
-		msg := payload.Response.Status.Message
-		if payload.Response.Success || !strings.Contains(msg, `"cloudflare-validation" not found in namespace "cert-manager"`) {
-			t.Errorf("want a failure naming the missing Secret, got success=%v %q", payload.Response.Success, msg)
+		return payload.Response.Success, payload.Response.Status.Message
+	}
+	t.Run("only cert-manager may call the solver", func(t *testing.T) {
+		body, err := challengePayload(issuerConfig(t))
+		if err != nil {
+			t.Fatal(err)
 		}
+		if err := expectStatus(ca.client(t, serverName, nobody), http.MethodPost, solverURL, body, http.StatusForbidden); err != nil {
+			t.Error(err)
+		}
+		// The README's ClusterIssuer names a Secret this test did not create: the solver looked in cert-manager's
+		// namespace (the chart's Role allowed it) and says precisely what is missing.
+		success, msg := present(t)
+		if success || !strings.Contains(msg, `"cloudflare-validation" not found in namespace "cert-manager"`) {
+			t.Errorf("want a failure naming the missing Secret, got success=%v %q", success, msg)
+		}
+	})
+	t.Run("only labelled Secrets are used (the README's commands)", func(t *testing.T) {
+		label, annotate := fenceCommands(t)
+		secretNS, name := flagValue(t, label, "--namespace"), argAfter(t, label, "secret")
+		kubectl, err := addUser("chart-test:admin", "system:masters").Kubectl()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The Secret the README's install steps create, before they label it.
+		if _, err := k.client.CoreV1().Secrets(secretNS).Create(context.Background(), &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Data:       map[string][]byte{"api-token": []byte("chart-test-token")},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// REQUIRE_SECRET_LABEL defaults to true: the webhook refuses it, and says how to opt it in.
+		want := fmt.Sprintf("label it: kubectl label secret -n %s %s %s=true", secretNS, name, solver.SecretLabel)
+		if success, msg := present(t); success || !strings.Contains(msg, "is not labelled for this webhook") || !strings.Contains(msg, want) {
+			t.Errorf("an unlabelled Secret: want a failure saying %q, got success=%v %q", want, success, msg)
+		}
+		if out, stderr, err := kubectl.Run(label[1:]...); err != nil {
+			t.Fatalf("the README's %q: %v\n%s%s", strings.Join(label, " "), err, readAll(out), readAll(stderr))
+		}
+		// Labelled, the Secret reaches the webhook's informer; what remains is the delegation this test does not set
+		// up, so Present still writes nothing.
+		waitFor(t, 30*time.Second, logs, "the labelled Secret to be used", func() error {
+			if success, msg := present(t); success || strings.Contains(msg, strconv.Quote(name)) {
+				return fmt.Errorf("success=%v: %s", success, msg)
+			}
+			return nil
+		})
+
+		endpointSecret := argAfter(t, annotate, "secret")
+		if _, err := k.client.CoreV1().Secrets(flagValue(t, annotate, "--namespace")).Create(context.Background(), &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: endpointSecret}, Data: map[string][]byte{"secret": []byte("c2VjcmV0")},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if out, stderr, err := kubectl.Run(annotate[1:]...); err != nil {
+			t.Fatalf("the README's %q: %v\n%s%s", strings.Join(annotate, " "), err, readAll(out), readAll(stderr))
+		}
+		sec, err := k.client.CoreV1().Secrets(flagValue(t, annotate, "--namespace")).Get(context.Background(), endpointSecret, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := strings.CutPrefix(annotate[len(annotate)-1], solver.EndpointsAnnotation+"="); sec.Annotations[solver.EndpointsAnnotation] != want {
+			t.Errorf("the README's annotate command set %v, want %s=%s", sec.Annotations, solver.EndpointsAnnotation, want)
+		}
+	})
+	t.Run("Leases and namespaces as the chart grants", func(t *testing.T) {
+		var secretNamespaces []string
+		for _, o := range ofKindName(objs, "Role") {
+			if strings.HasSuffix(o.GetName(), ":secret-reader") {
+				secretNamespaces = append(secretNamespaces, o.GetNamespace())
+			}
+		}
+		testLeaseAndNamespaceGrants(t, webhookUser.Config(), ns, secretNamespaces, "team-a")
 	})
 	t.Run("serving certificate rotates without a restart", func(t *testing.T) {
 		if got := servedSerial(t, addr, ca, serverName); got.Cmp(first.Cert.SerialNumber) != 0 {
@@ -227,6 +295,112 @@ func testWebhookServes(t *testing.T, env *envtest.Environment, k *kube, objs []*
 			}
 		}
 	}
+}
+
+// testLeaseAndNamespaceGrants exercises, as the webhook's ServiceAccount, the grants its locks and CleanUp's
+// namespace check use: get, create and update on Leases in its own namespace, get on the namespaces whose Secrets it
+// reads. Each works, and the operations and namespaces next to them are refused, so the chart's rules are neither
+// short of nor beyond what rbac.yaml documents. other is a namespace that exists but holds none of its Secrets.
+func testLeaseAndNamespaceGrants(t *testing.T, cfg *rest.Config, ns string, secretNamespaces []string, other string) {
+	t.Helper()
+	if len(secretNamespaces) == 0 || slices.Contains(secretNamespaces, other) || ns == other {
+		t.Fatalf("want Secret namespaces without %s, and %s apart from the release namespace %s: got %q", other, other, ns, secretNamespaces)
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.WarningHandler = rest.NoWarnings{}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	forbidden := func(what string, err error) {
+		t.Helper()
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("%s: want Forbidden, got %v", what, err)
+		}
+	}
+
+	leases := client.CoordinationV1().Leases(ns)
+	holder := "chart-test-a"
+	lease, err := leases.Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: "chart-test-lock"},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create a Lease in %s: %v", ns, err)
+	}
+	lease, err = leases.Get(ctx, lease.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get the Lease: %v", err)
+	}
+	holder = "chart-test-b"
+	lease.Spec.HolderIdentity = &holder
+	if _, err := leases.Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
+		t.Errorf("update the Lease: %v", err)
+	}
+	_, err = leases.List(ctx, metav1.ListOptions{})
+	forbidden("list Leases", err)
+	forbidden("delete a Lease", leases.Delete(ctx, lease.Name, metav1.DeleteOptions{}))
+	_, err = leases.Patch(ctx, lease.Name, types.MergePatchType, []byte(`{"spec":{"holderIdentity":"x"}}`), metav1.PatchOptions{})
+	forbidden("patch a Lease", err)
+	_, err = client.CoordinationV1().Leases(other).Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: "chart-test-lock"}}, metav1.CreateOptions{})
+	forbidden("create a Lease in "+other, err)
+
+	namespaces := client.CoreV1().Namespaces()
+	for _, n := range secretNamespaces {
+		if _, err := namespaces.Get(ctx, n, metav1.GetOptions{}); err != nil {
+			t.Errorf("get namespace %s: %v", n, err)
+		}
+	}
+	_, err = namespaces.Get(ctx, other, metav1.GetOptions{})
+	forbidden("get namespace "+other, err)
+	_, err = namespaces.List(ctx, metav1.ListOptions{})
+	forbidden("list namespaces", err)
+}
+
+// kubeletEnv returns the environment the kubelet would give the Deployment's webhook container, plus a PATH.
+func kubeletEnv(t *testing.T, d *appsv1.Deployment) []string {
+	t.Helper()
+	env := []string{"PATH=/usr/bin:/bin"}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		switch {
+		case e.ValueFrom == nil:
+			env = append(env, e.Name+"="+e.Value)
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
+			env = append(env, e.Name+"="+d.Namespace) // POD_NAMESPACE
+		case e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.cpu":
+			// GOMAXPROCS: left to the Go runtime here, as the test sets no CPU limit on the process.
+		default:
+			t.Fatalf("env %s: the test does not know what the kubelet would set for %+v", e.Name, e.ValueFrom)
+		}
+	}
+	return env
+}
+
+// envValue returns the value of name in env ("" when unset).
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// argAfter returns the argument following word in args.
+func argAfter(t *testing.T, args []string, word string) string {
+	t.Helper()
+	i := slices.Index(args, word)
+	if i < 0 || i+1 >= len(args) {
+		t.Fatalf("no argument after %q in %q", word, args)
+	}
+	return args[i+1]
+}
+
+func readAll(r io.Reader) string {
+	b, _ := io.ReadAll(r)
+	return string(b)
 }
 
 func nonRootUID() int {
