@@ -64,6 +64,10 @@ conformance: testbin bind ## Run cert-manager's strict DNS-01 conformance suite 
 e2e: testbin bind $(TEST_DEPS) ## Issue real certificates end to end: webhook binary behind the aggregation layer, BIND, Pebble.
 	GO=$(GO) LOG=$(BIN)/e2e.log ./hack/run-integration.sh ./test/e2e/
 
+.PHONY: docs
+docs: ## Regenerate the README's provider table and example configs from the registry (a test fails when stale).
+	UPDATE_DOCS=1 $(GO) test -count=1 -run '^TestReadmeProviders$$' ./internal/cli/
+
 .PHONY: fuzz
 fuzz: ## Fuzz the config parser and the delegation mapping (FUZZTIME each, default 30s).
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(or $(FUZZTIME),30s) ./solver/

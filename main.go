@@ -5,12 +5,16 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/cert-manager/cert-manager/pkg/acme/webhook/cmd"
 
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/cli"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
+	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 	"github.com/delegate01/cert-manager-webhook-delegate/solver"
 )
 
@@ -18,6 +22,9 @@ import (
 var version = "dev"
 
 func main() {
+	if code, ok := subcommand(os.Args[1:]); ok {
+		os.Exit(code)
+	}
 	groupName := os.Getenv("GROUP_NAME")
 	help := wantsHelp(os.Args[1:])
 	if groupName == "" && help {
@@ -33,6 +40,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	// Provider libraries that build their own zero http.Client, or use http.DefaultClient, go through the
+	// webhook's transport too: timeouts, retries of 429 and 5xx honouring Retry-After, bodies that never fail to
+	// close.
+	http.DefaultTransport = providers.Transport(nil)
 	if help {
 		fmt.Fprintf(os.Stderr, "cert-manager-webhook-delegate %s\n", version)
 	} else {
@@ -77,6 +88,25 @@ func solverFromEnv(getenv func(string) string) (*solver.Solver, error) {
 		s.AllowUnlabelledSecrets = !b
 	}
 	return s, errors.Join(errs...)
+}
+
+// subcommand runs a subcommand named by the first argument and reports its exit status. cert-manager's server
+// command builds its own flags from os.Args and accepts stray positional arguments, so a mistyped subcommand would
+// otherwise start a server: any first argument that is not a flag is a subcommand or an error.
+func subcommand(args []string) (int, bool) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return 0, false
+	}
+	switch args[0] {
+	case "providers":
+		return cli.Providers(args[1:], os.Stdout, os.Stderr), true
+	case "version":
+		fmt.Println(version)
+		return 0, true
+	}
+	fmt.Fprintf(os.Stderr, "cert-manager-webhook-delegate: unknown command %q; the commands are providers and version "+
+		"(with no command, the webhook server starts; --help lists its flags)\n", args[0])
+	return 2, true
 }
 
 func wantsHelp(args []string) bool {

@@ -58,8 +58,9 @@ func (e *delegationError) Error() string {
 		what = fmt.Sprintf("config.%s names the ACME-DNS account %s for %s", aliasField(e.rule), dnsname.Bare(e.alias),
 			dnsname.Bare(e.domain))
 	}
-	return fmt.Sprintf("the CNAME delegation is not in place, so the webhook wrote nothing (%s; the CA would not find "+
-		"the record): %v; set verifyDelegation: Off only if the webhook cannot see the DNS the CA sees", what, e.err)
+	return fmt.Sprintf("the CNAME delegation is not in place, so the webhook wrote nothing (%s, and the CA would not "+
+		"find the record; verifyDelegation: Off skips this check, for clusters that cannot see the DNS the CA "+
+		"sees): %v", what, e.err)
 }
 
 func (e *delegationError) Unwrap() error { return e.err }
