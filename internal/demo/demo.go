@@ -95,7 +95,9 @@ func Run(ctx context.Context, out io.Writer) error {
 		},
 		Data: map[string][]byte{"secret": []byte(tsig)},
 	})
-	s := &solver.Solver{DNS: &dnscheck.Resolver{Servers: []string{dnsSrv.Addr}}}
+	// The delegation check asks the embedded server recursively (in a cluster: each zone's authoritative servers).
+	resolver := dnscheck.Resolver{Servers: []string{dnsSrv.Addr}}
+	s := &solver.Solver{DNS: &resolver}
 	stop := make(chan struct{})
 	defer close(stop)
 	s.InitializeWithClient(client, stop)
@@ -104,7 +106,7 @@ func Run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hooks := &webhookHooks{s: s, cfg: cfg, raw: raw, dnsAddr: dnsSrv.Addr, say: p}
+	hooks := &webhookHooks{s: s, cfg: cfg, raw: raw, dnsAddr: dnsSrv.Addr, say: p, check: dnscheck.NewChecker(resolver)}
 	names := []string{"example.com", "*.example.com"}
 	p("\n== Order for %s", strings.Join(names, ", "))
 	res, err := ca.Issue(ctx, names, hooks, func(line string) { p("  %s", line) })
@@ -128,6 +130,23 @@ func Run(ctx context.Context, out io.Writer) error {
 	p("  issuer:   %s", leaf.Issuer)
 	p("  validity: %s to %s", leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
 	p("  chain:    %d certificates; serial %s; key %s", len(res.Chain), leaf.SerialNumber.Text(16), leaf.PublicKeyAlgorithm)
+
+	// Second act: a name someone forgot to delegate. Present refuses before any write and says what to create.
+	p("\n== Order for shop.example.com, whose CNAME nobody created")
+	_, err = ca.Issue(ctx, []string{"shop.example.com"}, hooks, func(line string) { p("  %s", line) })
+	if err == nil {
+		return errors.New("the order for a name without its CNAME succeeded")
+	}
+	refusal := hooks.refusal()
+	if refusal == nil || !strings.Contains(refusal.Error(), "_acme-challenge.shop.example.com. CNAME "+aliasRecordName) {
+		return fmt.Errorf("the order failed, but not because Present refused it with the record to create: %w", err)
+	}
+	p("  Present refused before any write; kubectl describe challenge would show:")
+	p("    %s", refusal)
+	if left := dnsSrv.TXT(aliasRecordName); len(left) != 0 {
+		return fmt.Errorf("a refused Present wrote to the delegation zone: %q", left)
+	}
+	p("  the delegation zone holds 0 TXT values: nothing was written")
 	p("\ndone in %s", time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -140,7 +159,15 @@ type webhookHooks struct {
 	raw     []byte
 	dnsAddr string
 	say     func(string, ...any)
+	check   *dnscheck.Checker
 	mu      sync.Mutex
+	refused error
+}
+
+func (h *webhookHooks) refusal() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.refused
 }
 
 func (h *webhookHooks) request(ch testacme.Challenge) *whapi.ChallengeRequest {
@@ -159,11 +186,23 @@ func (h *webhookHooks) request(ch testacme.Challenge) *whapi.ChallengeRequest {
 
 func (h *webhookHooks) Present(ctx context.Context, ch testacme.Challenge) error {
 	req := h.request(ch)
-	if err := h.s.Present(req); err != nil {
-		return err
-	}
 	t, err := solver.Resolve(h.cfg, providers.Default(), solver.Challenge{DNSName: req.DNSName, ResolvedFQDN: req.ResolvedFQDN, ResolvedZone: req.ResolvedZone})
 	if err != nil {
+		return err
+	}
+	// What Present proves first, shown hop by hop (Present runs the same check itself).
+	if res, err := h.check.Delegation(ctx, t.QueriedName(), t.FQDN); err == nil {
+		h.mu.Lock()
+		h.say("  delegation check: %s leads to %s, where the webhook writes:", t.QueriedName(), t.FQDN)
+		for _, hop := range res.Hops {
+			h.say("    %s", hop)
+		}
+		h.mu.Unlock()
+	}
+	if err := h.s.Present(req); err != nil {
+		h.mu.Lock()
+		h.refused = err
+		h.mu.Unlock()
 		return err
 	}
 	zone, _ := lookup(h.dnsAddr, t.FQDN, dns.TypeSOA, false)

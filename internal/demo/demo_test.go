@@ -25,6 +25,11 @@ func TestDemo(t *testing.T) {
 		"After cleanup: 0 TXT values left",
 		"SANs:     example.com, *.example.com",
 		"issuer:   CN=Pebble Intermediate CA",
+		"delegation check: _acme-challenge.example.com. leads to _acme-challenge.validation.example.org.",
+		"_acme-challenge.example.com. 60 CNAME _acme-challenge.validation.example.org.",
+		"Present refused before any write",
+		"_acme-challenge.shop.example.com. CNAME _acme-challenge.validation.example.org.",
+		"the delegation zone holds 0 TXT values",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
