@@ -127,11 +127,13 @@ func setup(t testing.TB) *world {
 	if _, err := w.cluster.admin.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "cert-manager"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for name, data := range map[string]map[string]string{
-		"tsig-validation": {"secret": w.bind.Secret},
-		"cloudflare":      {"api-token": cfToken},
+	// The webhook uses only Secrets labelled for it (REQUIRE_SECRET_LABEL defaults to true), and sends a credential
+	// to an endpoint the issuer names (rfc2136's server) only if the Secret's owner listed it; Cloudflare's API
+	// endpoint is fixed, so its Secret needs the label alone.
+	for _, sec := range []*corev1.Secret{
+		webhookSecret("tsig-validation", map[string]string{"secret": w.bind.Secret}, w.bind.Addr),
+		webhookSecret("cloudflare", map[string]string{"api-token": cfToken}),
 	} {
-		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, StringData: data}
 		if _, err := w.cluster.admin.CoreV1().Secrets(namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -143,6 +145,9 @@ func setup(t testing.TB) *world {
 		"GROUP_NAME=" + groupName,
 		// The fake Cloudflare API answers for api.cloudflare.com through a CONNECT proxy with a test CA.
 		"HTTPS_PROXY=" + w.cf.ProxyURL(), "NO_PROXY=127.0.0.1,localhost", "SSL_CERT_FILE=" + caFile,
+		// The delegation check asks BIND, recursively: its zones' NS is localhost., where nothing answers on
+		// port 53, so the authoritative walk (the default) could not reach them.
+		"DNS_CHECK_NAMESERVERS=" + w.bind.Addr, "DNS_CHECK_AUTHORITATIVE=false",
 	}
 	w.hookPort = freePort(t)
 	w.hook = w.cluster.startWebhook(t, w.bin, w.hookKC, w.hookPort, w.hookEnv)
@@ -176,8 +181,17 @@ type issuer struct {
 	// beforeAccept runs after the self-check, before the CA validates.
 	beforeAccept func(presented []testacme.Challenge)
 
-	mu     sync.Mutex
-	counts map[string]int
+	mu       sync.Mutex
+	counts   map[string]int
+	presents []presentCall
+	// cleanups are the UIDs of the CleanUp requests sent, which the webhook logs.
+	cleanups []types.UID
+}
+
+// presentCall is one Present as cert-manager's webhook client returned it.
+type presentCall struct {
+	ch  testacme.Challenge
+	err error
 }
 
 func (w *world) issuer(config map[string]any) *issuer {
@@ -205,17 +219,33 @@ func (is *issuer) request(ch testacme.Challenge) *whapi.ChallengeRequest {
 }
 
 func (is *issuer) Present(_ context.Context, ch testacme.Challenge) error {
+	err := is.w.client.Present(is.request(ch))
 	is.mu.Lock()
 	is.counts["present"]++
+	is.presents = append(is.presents, presentCall{ch: ch, err: err})
 	is.mu.Unlock()
-	return is.w.client.Present(is.request(ch))
+	return err
+}
+
+// refusedPresent returns the error of the issuer's only Present call, failing the test unless there was exactly
+// one and it failed.
+func (is *issuer) refusedPresent(t *testing.T) (testacme.Challenge, string) {
+	t.Helper()
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	if len(is.presents) != 1 || is.presents[0].err == nil {
+		t.Fatalf("Present calls %+v, want exactly one, refused", is.presents)
+	}
+	return is.presents[0].ch, is.presents[0].err.Error()
 }
 
 func (is *issuer) CleanUp(_ context.Context, ch testacme.Challenge) error {
+	req := is.request(ch)
 	is.mu.Lock()
 	is.counts["cleanup"]++
+	is.cleanups = append(is.cleanups, req.UID)
 	is.mu.Unlock()
-	return is.w.client.CleanUp(is.request(ch))
+	return is.w.client.CleanUp(req)
 }
 
 func (is *issuer) Ready(ctx context.Context, presented []testacme.Challenge) error {
@@ -274,7 +304,7 @@ func (w *world) zoneEmpty(t testing.TB, zones ...string) {
 	t.Helper()
 	for _, z := range zones {
 		if txt := w.zoneTXT(t, z); len(txt) != 0 {
-			t.Fatalf("zone %s still holds TXT records after CleanUp: %v", z, txt)
+			t.Fatalf("zone %s holds TXT records: %v", z, txt)
 		}
 	}
 }
@@ -381,31 +411,67 @@ func (w *world) follow(t *testing.T) {
 	w.zoneEmpty(t, delegationZone)
 }
 
-// 6. The CNAME is missing in the production zone: the CA cannot see the value, issuance fails, and CleanUp
-// leaves nothing behind.
+// 6. The CNAME is missing in the production zone. Present proves the delegation before writing: it fails before
+// any provider call with the record to create and the zone it belongs in, the delegation zone stays untouched,
+// and CleanUp (which cert-manager runs when the Challenge goes) succeeds. With verifyDelegation: Off the webhook
+// writes without looking, and the CA itself fails to see the value.
 func (w *world) missingCNAME(t *testing.T) {
-	is := w.issuer(w.delegation())
-	is.selfCheck = false // let the CA itself look, and fail
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	_, err := w.ca.Issue(ctx, []string{"nocname.test"}, is, func(line string) { t.Log(line) })
-	if err == nil {
-		t.Fatal("a certificate was issued although _acme-challenge.nocname.test has no CNAME")
-	}
-	if !strings.Contains(err.Error(), "authorization for nocname.test") {
-		t.Fatalf("issuance failed, but not at validation: %v", err)
-	}
-	t.Logf("issuance failed as it must: %v", err)
-	if is.counts["present"] != 1 || is.counts["cleanup"] != 1 {
-		t.Fatalf("present/cleanup calls = %v, want one each", is.counts)
-	}
-	w.zoneEmpty(t, delegationZone)
+	t.Run("refused in Present", func(t *testing.T) {
+		is := w.issuer(w.delegation())
+		_, err := w.ca.Issue(ctx, []string{"nocname.test"}, is, func(line string) { t.Log(line) })
+		if err == nil {
+			t.Fatal("a certificate was issued although _acme-challenge.nocname.test has no CNAME")
+		}
+		ch, msg := is.refusedPresent(t)
+		t.Logf("cert-manager's webhook client returned: %s", msg)
+		for _, want := range []string{
+			"_acme-challenge.nocname.test. CNAME _acme-challenge.validation.example.org.", // the line to create
+			"in the zone nocname.test", // where: the production zone
+		} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("the Present error does not contain %q", want)
+			}
+		}
+		if strings.Contains(msg, w.bind.Secret) {
+			t.Errorf("the Present error leaks the TSIG secret")
+		}
+		// Read by zone transfer before any CleanUp, which could hide a write.
+		w.zoneEmpty(t, delegationZone)
+		if err := is.CleanUp(ctx, ch); err != nil {
+			t.Fatalf("CleanUp after the refused Present: %v", err)
+		}
+		w.zoneEmpty(t, delegationZone)
+	})
+	t.Run("verifyDelegation Off: the CA fails", func(t *testing.T) {
+		cfg := w.delegation()
+		cfg["verifyDelegation"] = "Off"
+		is := w.issuer(cfg)
+		is.selfCheck = false // let the CA itself look, and fail
+		is.beforeAccept = func(presented []testacme.Challenge) {
+			if got := w.zoneTXT(t, delegationZone)["_acme-challenge.validation.example.org."]; len(presented) != 1 || !slices.Equal(got, []string{presented[0].Value}) {
+				t.Errorf("with verifyDelegation: Off the alias holds %q, want the value of %v", got, presented)
+			}
+		}
+		_, err := w.ca.Issue(ctx, []string{"nocname.test"}, is, func(line string) { t.Log(line) })
+		if err == nil {
+			t.Fatal("a certificate was issued although _acme-challenge.nocname.test has no CNAME")
+		}
+		if !strings.Contains(err.Error(), "authorization for nocname.test") {
+			t.Fatalf("issuance failed, but not at validation: %v", err)
+		}
+		t.Logf("issuance failed as it must: %v", err)
+		if is.counts["present"] != 1 || is.counts["cleanup"] != 1 {
+			t.Fatalf("present/cleanup calls = %v, want one each", is.counts)
+		}
+		w.zoneEmpty(t, delegationZone)
+	})
 }
 
 // 7. The webhook process is killed after Present; a new process performs CleanUp. Nothing is orphaned.
 func (w *world) restart(t *testing.T) {
 	is := w.issuer(w.delegation())
-	before := 0
 	is.beforeAccept = func([]testacme.Challenge) {
 		if n := len(w.zoneTXT(t, delegationZone)["_acme-challenge.validation.example.org."]); n != 2 {
 			t.Errorf("alias holds %d values before the restart, want 2", n)
@@ -418,22 +484,29 @@ func (w *world) restart(t *testing.T) {
 		w.cluster.setEndpoint(t, port)
 		// The APIService still reads Available from before the kill; wait until a call really reaches the new
 		// process (a CleanUp of a value never presented is a harmless no-op), as cert-manager's retries would.
-		probe := testacme.Challenge{Domain: "restart.test", Value: "probe-never-presented"}
+		// The webhook logs every call with its request UID (at --v=2 successes too), which tells whom it reached.
+		probe := is.request(testacme.Challenge{Domain: "restart.test", Value: "probe-never-presented"})
 		deadline := time.Now().Add(60 * time.Second)
-		for !strings.Contains(w.hook.Out.String(), `action="cleanup" dnsName="restart.test"`) {
-			if err := is.w.client.CleanUp(is.request(probe)); err != nil && time.Now().After(deadline) {
-				t.Fatalf("the new webhook is not reachable through the aggregator: %v", err)
+		for !strings.Contains(w.hook.Out.String(), string(probe.UID)) {
+			err := is.w.client.CleanUp(probe)
+			if time.Now().After(deadline) {
+				t.Fatalf("the new webhook has not logged a CleanUp sent through the aggregator for 60s (last error: %v)", err)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 		t.Logf("new webhook pid %d serves on port %d", w.hook.Pid(), port)
-		before = strings.Count(w.hook.Out.String(), `action="cleanup" dnsName="restart.test"`)
 	}
 	w.issue(t, is, "restart.test", "*.restart.test")
 	w.zoneEmpty(t, delegationZone)
-	// The CleanUps were done by the new process, which never saw the Presents.
-	if n := strings.Count(w.hook.Out.String(), `action="cleanup" dnsName="restart.test"`) - before; n != 2 {
-		t.Fatalf("the new webhook logged %d CleanUps of restart.test, want 2", n)
+	// The CleanUps (all after the restart) were done by the new process, which never saw the Presents.
+	out := w.hook.Out.String()
+	if len(is.cleanups) != 2 {
+		t.Fatalf("%d CleanUps sent, want 2", len(is.cleanups))
+	}
+	for _, uid := range is.cleanups {
+		if !strings.Contains(out, string(uid)) {
+			t.Fatalf("the new webhook did not log the CleanUp %s", uid)
+		}
 	}
 }
 
@@ -448,6 +521,26 @@ func buildBinary(t testing.TB, pkg string) string {
 		t.Fatalf("building %s: %v\n%s", pkg, err, out)
 	}
 	return bin
+}
+
+// The label and annotation a Secret's owner sets (DESIGN.md "Fences"), spelled out as users write them rather than
+// taken from the solver package, so that renaming them breaks this test as it would break their Secrets.
+const (
+	secretLabel         = "cert-manager-webhook-delegate/use"
+	endpointsAnnotation = "cert-manager-webhook-delegate/endpoints"
+)
+
+// webhookSecret is a Secret in cert-manager's namespace labelled for the webhook's use, allowing its values to be
+// sent to endpoints (none: only to providers with a fixed endpoint).
+func webhookSecret(name string, data map[string]string, endpoints ...string) *corev1.Secret {
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{secretLabel: "true"}},
+		StringData: data,
+	}
+	if len(endpoints) > 0 {
+		sec.Annotations = map[string]string{endpointsAnnotation: strings.Join(endpoints, ",")}
+	}
+	return sec
 }
 
 // renderChart renders the Helm chart as the README's install command does.
