@@ -124,50 +124,90 @@ func TestCertManagerController(t *testing.T) {
 			if _, err := cm.CertmanagerV1().Certificates(team).Create(ctx, cert, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			var ch cmacme.Challenge
-			waitFor(t, 2*time.Minute, "the Challenge of b.test to show the config error", func() (bool, string) {
-				chs, err := cm.AcmeV1().Challenges(team).List(ctx, metav1.ListOptions{})
-				if err != nil {
-					return false, err.Error()
-				}
-				for _, c := range chs.Items {
-					if c.Spec.DNSName == "b.test" {
-						ch = c
-						return strings.Contains(c.Status.Reason, "config.domainAlias"), "reason: " + c.Status.Reason
-					}
-				}
-				return false, "no challenge yet; " + challengeStates(ctx, cm, team, nil)
-			})
-			t.Logf("kubectl describe challenge shows: %s", ch.Status.Reason)
+			ch := waitChallengeReason(t, cm, team, "b.test", "the config error", "config.domainAlias")
 			if !strings.Contains(ch.Status.Reason, "_acme-challenge.") || strings.Contains(ch.Status.Reason, w.bind.Secret) {
 				t.Fatalf("the reason does not explain the prefix, or leaks the TSIG secret: %s", ch.Status.Reason)
 			}
-			if !slices.Contains(ch.Finalizers, cmacme.ACMEDomainQualifiedFinalizer) {
-				t.Fatalf("challenge finalizers %v: the controller has not started processing it", ch.Finalizers)
-			}
-			// Deleting it runs the finalizer (CleanUp with the same, still bad, config): it must go away, not hang.
-			// The Order is still pending, so its controller recreates the Challenge under the same name: watch the UID.
-			if err := cm.AcmeV1().Challenges(team).Delete(ctx, ch.Name, metav1.DeleteOptions{}); err != nil {
+			deleteChallenge(t, w, cm, ch)
+		})
+		t.Run("missing CNAME is shown on the Challenge, nothing is written, and its finalizer runs", func(t *testing.T) {
+			t.Parallel()
+			// nocname.test is a production zone in BIND without _acme-challenge: someone forgot the CNAME. The
+			// webhook refuses in Present, and the Challenge says which record to create where.
+			cert := certificate(team, "nocname", "delegate", cmapi.ClusterIssuerKind, "nocname.test")
+			if _, err := cm.CertmanagerV1().Certificates(team).Create(ctx, cert, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, time.Minute, "the bad Challenge to be deleted", func() (bool, string) {
-				c, err := cm.AcmeV1().Challenges(team).Get(ctx, ch.Name, metav1.GetOptions{})
-				if apierrors.IsNotFound(err) || (err == nil && c.UID != ch.UID) {
-					return true, ""
-				}
-				if err != nil {
-					return false, err.Error()
-				}
-				return false, fmt.Sprintf("finalizers %v, reason %q", c.Finalizers, c.Status.Reason)
-			})
-			for name, values := range w.zoneTXT(t, delegationZone) {
-				if slices.Contains(values, ch.Spec.Key) {
-					t.Fatalf("the bad config reached DNS: %s holds the Challenge's value", name)
-				}
+			line := "_acme-challenge.nocname.test. CNAME _acme-challenge.validation.example.org."
+			ch := waitChallengeReason(t, cm, team, "nocname.test", "the missing CNAME", line)
+			if !strings.Contains(ch.Status.Reason, line+" in the zone nocname.test") || strings.Contains(ch.Status.Reason, w.bind.Secret) {
+				t.Fatalf("the reason does not name the production zone, or leaks the TSIG secret: %s", ch.Status.Reason)
 			}
+			if ch.Status.Presented {
+				t.Fatalf("the Challenge is marked presented although Present failed: %+v", ch.Status)
+			}
+			deleteChallenge(t, w, cm, ch)
 		})
 	})
 	w.zoneEmpty(t, delegationZone, "direct.example.net.")
+}
+
+// waitChallengeReason waits until the Challenge for dnsName in ns shows want in its status.reason (what kubectl
+// describe challenge shows) and the controller has put its finalizer on it, and returns it.
+func waitChallengeReason(t *testing.T, cm cmclient.Interface, ns, dnsName, what, want string) cmacme.Challenge {
+	t.Helper()
+	ctx := context.Background()
+	var ch cmacme.Challenge
+	waitFor(t, 2*time.Minute, "the Challenge of "+dnsName+" to show "+what, func() (bool, string) {
+		chs, err := cm.AcmeV1().Challenges(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, c := range chs.Items {
+			if c.Spec.DNSName == dnsName {
+				ch = c
+				return strings.Contains(c.Status.Reason, want), "reason: " + c.Status.Reason
+			}
+		}
+		return false, "no challenge yet; " + challengeStates(ctx, cm, ns, nil)
+	})
+	t.Logf("kubectl describe challenge shows: %s", ch.Status.Reason)
+	if !slices.Contains(ch.Finalizers, cmacme.ACMEDomainQualifiedFinalizer) {
+		t.Fatalf("challenge finalizers %v: the controller has not started processing it", ch.Finalizers)
+	}
+	return ch
+}
+
+// deleteChallenge deletes a Challenge whose Present failed and waits until it is gone: its finalizer runs
+// CleanUp (with the same config), which must succeed rather than hold the Challenge, and its namespace, forever.
+// Before and after, no TXT record in the delegation zone holds its value.
+func deleteChallenge(t *testing.T, w *world, cm cmclient.Interface, ch cmacme.Challenge) {
+	t.Helper()
+	ctx := context.Background()
+	noValue := func(when string) {
+		t.Helper()
+		for name, values := range w.zoneTXT(t, delegationZone) {
+			if slices.Contains(values, ch.Spec.Key) {
+				t.Fatalf("%s, %s holds the Challenge's value", when, name)
+			}
+		}
+	}
+	noValue("after the refused Present")
+	// The Order is still pending, so its controller recreates the Challenge under the same name: watch the UID.
+	if err := cm.AcmeV1().Challenges(ch.Namespace).Delete(ctx, ch.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the Challenge of "+ch.Spec.DNSName+" to be deleted", func() (bool, string) {
+		c, err := cm.AcmeV1().Challenges(ch.Namespace).Get(ctx, ch.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) || (err == nil && c.UID != ch.UID) {
+			return true, ""
+		}
+		if err != nil {
+			return false, err.Error()
+		}
+		return false, fmt.Sprintf("finalizers %v, reason %q", c.Finalizers, c.Status.Reason)
+	})
+	noValue("after its CleanUp")
 }
 
 // issueWithController creates a Certificate for names with a ClusterIssuer and waits until it is Ready, its chain
