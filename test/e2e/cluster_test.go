@@ -58,9 +58,19 @@ type cluster struct {
 	agg    aggregator.Interface
 	config *rest.Config
 	dir    string
-	// servingCA signs the webhook's serving certificate (the chart has cert-manager do this).
+	// servingCA signs the webhooks' serving certificates (the chart has cert-manager do this).
 	servingCA *testnet.CA
-	serving   *keyPair
+	// hook is the release the tests install first: groupName behind the Service release.
+	hook *webhookService
+}
+
+// webhookService is what one release of the chart registers with the aggregator: its API group, the Service the
+// APIService sends the group's calls to, and the serving certificate the aggregator verifies there.
+type webhookService struct {
+	c       *cluster
+	group   string
+	service string
+	serving *keyPair
 }
 
 // startCluster starts kube-apiserver with the aggregator's front-proxy flags and aggregator routing to
@@ -98,9 +108,7 @@ func startCluster(t testing.TB) *cluster {
 	c.admin = kubernetes.NewForConfigOrDie(cfg)
 	c.agg = aggregator.NewForConfigOrDie(cfg)
 	c.servingCA = newCA(t, "webhook-serving-ca")
-	svc := release + "." + namespace + ".svc"
-	// The aggregator verifies the serving certificate against <service>.<namespace>.svc, as in a cluster.
-	c.serving = newLeaf(t, c.servingCA, svc, []string{release, release + "." + namespace, svc}, []net.IP{net.ParseIP("127.0.0.1")}, x509.ExtKeyUsageServerAuth)
+	c.hook = c.webhookService(t, groupName, release)
 	if _, err := c.admin.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -171,14 +179,26 @@ func (c *cluster) kubeconfigFor(t testing.TB, ns, sa string) (string, *rest.Conf
 	return path, rc
 }
 
-// registerWebhook creates what the chart's Service and APIService amount to, pointed at a webhook on
-// 127.0.0.1:port. Kubernetes refuses 127.0.0.1 in Endpoints and IPv4 EndpointSlices; a headless Service with a
-// named port and an FQDN EndpointSlice whose address is "127.0.0.1" is what the aggregator accepts and dials.
-func (c *cluster) registerWebhook(t testing.TB, port int) {
+// webhookService makes the serving certificate of a release whose Service is service (the chart names it after
+// the release) serving group; register then points the group at a webhook.
+func (c *cluster) webhookService(t testing.TB, group, service string) *webhookService {
 	t.Helper()
+	svc := service + "." + namespace + ".svc"
+	// The aggregator verifies the serving certificate against <service>.<namespace>.svc, as in a cluster.
+	serving := newLeaf(t, c.servingCA, svc, []string{service, service + "." + namespace, svc}, []net.IP{net.ParseIP("127.0.0.1")}, x509.ExtKeyUsageServerAuth)
+	return &webhookService{c: c, group: group, service: service, serving: serving}
+}
+
+// register creates what the chart's Service and APIService amount to, pointed at a webhook on 127.0.0.1:port.
+// Kubernetes refuses 127.0.0.1 in Endpoints and IPv4 EndpointSlices; a headless Service with a named port and an
+// FQDN EndpointSlice whose address is "127.0.0.1" is what the aggregator accepts and dials. The test's cleanup
+// deletes the APIService, so that a group whose webhook the test stopped does not linger as unavailable.
+func (s *webhookService) register(t testing.TB, port int) {
+	t.Helper()
+	c := s.c
 	ctx := context.Background()
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: release, Namespace: namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: s.service, Namespace: namespace},
 		Spec: corev1.ServiceSpec{
 			ClusterIP: corev1.ClusterIPNone,
 			Ports:     []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP}},
@@ -187,12 +207,12 @@ func (c *cluster) registerWebhook(t testing.TB, port int) {
 	if _, err := c.admin.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	c.setEndpoint(t, port)
+	s.setEndpoint(t, port)
 	api := &apiregv1.APIService{
-		ObjectMeta: metav1.ObjectMeta{Name: "v1alpha1." + groupName},
+		ObjectMeta: metav1.ObjectMeta{Name: s.apiService()},
 		Spec: apiregv1.APIServiceSpec{
-			Group: groupName, Version: "v1alpha1",
-			Service:              &apiregv1.ServiceReference{Namespace: namespace, Name: release, Port: ptr.To[int32](443)},
+			Group: s.group, Version: "v1alpha1",
+			Service:              &apiregv1.ServiceReference{Namespace: namespace, Name: s.service, Port: ptr.To[int32](443)},
 			CABundle:             c.servingCA.PEM,
 			GroupPriorityMinimum: 1000, VersionPriority: 15,
 		},
@@ -200,14 +220,18 @@ func (c *cluster) registerWebhook(t testing.TB, port int) {
 	if _, err := c.agg.ApiregistrationV1().APIServices().Create(ctx, api, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.agg.ApiregistrationV1().APIServices().Delete(ctx, api.Name, metav1.DeleteOptions{}) })
 }
 
+func (s *webhookService) apiService() string { return "v1alpha1." + s.group }
+
 // setEndpoint points the Service at 127.0.0.1:port (create or update).
-func (c *cluster) setEndpoint(t testing.TB, port int) {
+func (s *webhookService) setEndpoint(t testing.TB, port int) {
 	t.Helper()
+	c := s.c
 	ctx := context.Background()
 	es := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: release + "-local", Namespace: namespace, Labels: map[string]string{discoveryv1.LabelServiceName: release}},
+		ObjectMeta:  metav1.ObjectMeta{Name: s.service + "-local", Namespace: namespace, Labels: map[string]string{discoveryv1.LabelServiceName: s.service}},
 		AddressType: discoveryv1.AddressTypeFQDN,
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolTCP)}},
@@ -226,12 +250,12 @@ func (c *cluster) setEndpoint(t testing.TB, port int) {
 }
 
 // waitAvailable waits until the aggregator reports the webhook's APIService Available.
-func (c *cluster) waitAvailable(t testing.TB, timeout time.Duration) {
+func (s *webhookService) waitAvailable(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
-		api, err := c.agg.ApiregistrationV1().APIServices().Get(context.Background(), "v1alpha1."+groupName, metav1.GetOptions{})
+		api, err := s.c.agg.ApiregistrationV1().APIServices().Get(context.Background(), s.apiService(), metav1.GetOptions{})
 		if err == nil {
 			for _, cond := range api.Status.Conditions {
 				if cond.Type == apiregv1.Available {
@@ -244,7 +268,7 @@ func (c *cluster) waitAvailable(t testing.TB, timeout time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("APIService v1alpha1.%s not Available after %s: %s", groupName, timeout, last)
+	t.Fatalf("APIService %s not Available after %s: %s", s.apiService(), timeout, last)
 }
 
 // process is a binary the test started (the webhook, cert-manager's controller), running as a separate process.
@@ -253,14 +277,16 @@ type process struct {
 	port int
 }
 
-// startWebhook runs the webhook binary with the chart's flags, its own ServiceAccount's kubeconfig and env.
-func (c *cluster) startWebhook(t testing.TB, bin, kubeconfig string, port int, env []string) *process {
+// startWebhook runs the webhook binary with the chart's flags and this Service's serving certificate, its own
+// ServiceAccount's kubeconfig and env.
+func (s *webhookService) startWebhook(t testing.TB, bin, kubeconfig string, port int, env []string) *process {
 	t.Helper()
-	w := startProcess(t, "webhook", env, bin,
+	c := s.c
+	w := startProcess(t, "webhook "+s.service, env, bin,
 		fmt.Sprintf("--secure-port=%d", port),
 		"--bind-address=127.0.0.1",
-		"--tls-cert-file="+c.serving.certFile,
-		"--tls-private-key-file="+c.serving.keyFile,
+		"--tls-cert-file="+s.serving.certFile,
+		"--tls-private-key-file="+s.serving.keyFile,
 		"--cert-dir="+t.TempDir(),
 		"--kubeconfig="+kubeconfig,
 		"--authentication-kubeconfig="+kubeconfig,

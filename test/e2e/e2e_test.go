@@ -73,6 +73,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("5 cnameStrategy Follow", w.follow)
 	t.Run("6 missing CNAME fails visibly and leaves nothing", w.missingCNAME)
 	t.Run("7 another process cleans up after a restart", w.restart)
+	t.Run("8 a fenced webhook writes only inside allowedZones", w.fenced)
 }
 
 func setup(t testing.TB) *world {
@@ -89,6 +90,8 @@ func setup(t testing.TB) *world {
 		testdns.Zone{Name: "follow.test.", Records: cname("_acme-challenge.follow.validation.example.org.")},
 		testdns.Zone{Name: "restart.test.", Records: cname("_acme-challenge.validation.example.org.")},
 		testdns.Zone{Name: "nocname.test."}, // someone forgot the CNAME
+		// Delegated correctly, but into a zone a fenced webhook may not write.
+		testdns.Zone{Name: "outside.test.", Records: cname("_acme-challenge.direct.example.net.")},
 		testdns.Zone{Name: delegationZone, Updatable: true},
 		testdns.Zone{Name: "direct.example.net.", Updatable: true},
 	)
@@ -115,13 +118,7 @@ func setup(t testing.TB) *world {
 	w.cluster = startCluster(t)
 	ctx := context.Background()
 	// The chart's RBAC and ServiceAccount, rendered by Helm exactly as the README installs it.
-	applied := w.cluster.applyManifests(t, renderChart(t), func(o *unstructured.Unstructured) bool {
-		switch o.GetKind() {
-		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
-			return true
-		}
-		return false
-	})
+	applied := w.cluster.applyChartIdentity(t, release, groupName)
 	t.Logf("applied from the chart: %s", strings.Join(applied, ", "))
 	// cert-manager's own ServiceAccount, which the chart's domain-solver ClusterRole is bound to.
 	if _, err := w.cluster.admin.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "cert-manager"}}, metav1.CreateOptions{}); err != nil {
@@ -150,9 +147,9 @@ func setup(t testing.TB) *world {
 		"DNS_CHECK_NAMESERVERS=" + w.bind.Addr, "DNS_CHECK_AUTHORITATIVE=false",
 	}
 	w.hookPort = freePort(t)
-	w.hook = w.cluster.startWebhook(t, w.bin, w.hookKC, w.hookPort, w.hookEnv)
-	w.cluster.registerWebhook(t, w.hookPort)
-	w.cluster.waitAvailable(t, 60*time.Second)
+	w.hook = w.cluster.hook.startWebhook(t, w.bin, w.hookKC, w.hookPort, w.hookEnv)
+	w.cluster.hook.register(t, w.hookPort)
+	w.cluster.hook.waitAvailable(t, 60*time.Second)
 
 	_, cmConfig := w.cluster.kubeconfigFor(t, namespace, "cert-manager")
 	w.client = &cmwebhook.Webhook{}
@@ -171,7 +168,9 @@ func setup(t testing.TB) *world {
 
 // issuer is one issuer's solver config plus how cert-manager resolves names for it.
 type issuer struct {
-	w      *world
+	w *world
+	// group is the webhook's API group (groupName in the issuer's solver): which webhook the call reaches.
+	group  string
 	config map[string]any
 	// follow mimics cnameStrategy: Follow: cert-manager hands over the CNAME target and its zone.
 	follow map[string][2]string
@@ -195,7 +194,7 @@ type presentCall struct {
 }
 
 func (w *world) issuer(config map[string]any) *issuer {
-	return &issuer{w: w, config: config, selfCheck: true, counts: map[string]int{}}
+	return &issuer{w: w, group: groupName, config: config, selfCheck: true, counts: map[string]int{}}
 }
 
 // request builds the ChallengeRequest cert-manager sends: resolvedZone comes from an SOA walk and is the
@@ -210,7 +209,7 @@ func (is *issuer) request(ch testacme.Challenge) *whapi.ChallengeRequest {
 		fqdn, zone = f[0], f[1]
 	}
 	// cert-manager's webhook client takes the whole webhook block and sends only config on.
-	full, _ := json.Marshal(map[string]any{"groupName": groupName, "solverName": "delegate", "config": is.config})
+	full, _ := json.Marshal(map[string]any{"groupName": is.group, "solverName": "delegate", "config": is.config})
 	return &whapi.ChallengeRequest{
 		UID: types.UID(fmt.Sprintf("e2e-%d", time.Now().UnixNano())), Type: "dns-01",
 		DNSName: ch.Domain, Key: ch.Value, ResolvedFQDN: fqdn, ResolvedZone: zone,
@@ -480,8 +479,8 @@ func (w *world) restart(t *testing.T) {
 		old.Stop(syscall.SIGKILL, stopGrace) // a crash: no graceful shutdown
 		t.Logf("killed webhook pid %d after Present", old.Pid())
 		port := freePort(t)
-		w.hook = w.cluster.startWebhook(t, w.bin, w.hookKC, port, w.hookEnv)
-		w.cluster.setEndpoint(t, port)
+		w.hook = w.cluster.hook.startWebhook(t, w.bin, w.hookKC, port, w.hookEnv)
+		w.cluster.hook.setEndpoint(t, port)
 		// The APIService still reads Available from before the kill; wait until a call really reaches the new
 		// process (a CleanUp of a value never presented is a harmless no-op), as cert-manager's retries would.
 		// The webhook logs every call with its request UID (at --v=2 successes too), which tells whom it reached.
@@ -508,6 +507,84 @@ func (w *world) restart(t *testing.T) {
 			t.Fatalf("the new webhook did not log the CleanUp %s", uid)
 		}
 	}
+}
+
+// A second release of the chart, whose operator fenced it to the delegation zone: its own API group, Service,
+// ServiceAccount and RBAC, so it runs beside the first webhook and issuers choose it by groupName.
+const (
+	fencedGroup   = "fenced.acme.delegate.test"
+	fencedRelease = release + "-fenced"
+)
+
+// 8. A webhook started with ALLOWED_ZONES=<the delegation zone> (the chart's allowedZones). A challenge mapped
+// outside the fence, in direct mode or through a correctly delegated domainAlias in another zone, is refused
+// before any provider call (both write through the fake Cloudflare, which counts every request) with a message
+// naming allowedZones; that zone stays untouched and CleanUp succeeds without a provider call. The same challenge
+// through the unfenced webhook gets a certificate, so the fence is the only reason. A challenge inside the fence
+// gets a real certificate from the fenced webhook.
+func (w *world) fenced(t *testing.T) {
+	applied := w.cluster.applyChartIdentity(t, fencedRelease, fencedGroup)
+	t.Logf("applied from the chart (release %s): %s", fencedRelease, strings.Join(applied, ", "))
+	kubeconfig, _ := w.cluster.kubeconfigFor(t, namespace, fencedRelease)
+	svc := w.cluster.webhookService(t, fencedGroup, fencedRelease)
+	env := slices.DeleteFunc(slices.Clone(w.hookEnv), func(v string) bool { return strings.HasPrefix(v, "GROUP_NAME=") })
+	env = append(env, "GROUP_NAME="+fencedGroup, "ALLOWED_ZONES="+strings.TrimSuffix(delegationZone, "."))
+	port := freePort(t)
+	svc.startWebhook(t, w.bin, kubeconfig, port, env)
+	svc.register(t, port)
+	svc.waitAvailable(t, 60*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const outside = "direct.example.net."
+	for _, tc := range []struct {
+		name, domain string
+		config       map[string]any
+		// where the message says the record goes: in direct mode the resolved zone; for an alias without
+		// aliasZone the zone is still to be discovered (at the provider), since the fence refuses on the record
+		// name first.
+		where string
+	}{
+		{"direct mode", "direct.example.net", map[string]any{"provider": w.cfBlock}, "in zone " + outside},
+		{"domainAlias in another zone", "outside.test", map[string]any{"domainAlias": "direct.example.net", "aliasProvider": w.cfBlock}, "in zone to be discovered"},
+	} {
+		t.Run("refused: "+tc.name, func(t *testing.T) {
+			cfRequests := w.cf.CountRequests("", "")
+			is := w.issuer(tc.config)
+			is.group = fencedGroup
+			if _, err := w.ca.Issue(ctx, []string{tc.domain}, is, func(line string) { t.Log(line) }); err == nil {
+				t.Fatalf("a certificate was issued for %s although the webhook may write only in %s", tc.domain, delegationZone)
+			}
+			ch, msg := is.refusedPresent(t)
+			t.Logf("cert-manager's webhook client returned: %s", msg)
+			for _, want := range []string{
+				"_acme-challenge." + outside + " " + tc.where,
+				"outside allowedZones (validation.example.org)",
+				"nothing was written",
+			} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("the Present error does not contain %q", want)
+				}
+			}
+			w.zoneEmpty(t, outside)
+			if err := is.CleanUp(ctx, ch); err != nil {
+				t.Fatalf("CleanUp outside the fence: %v", err)
+			}
+			w.zoneEmpty(t, outside)
+			if n := w.cf.CountRequests("", "") - cfRequests; n != 0 {
+				t.Fatalf("the fenced webhook sent %d requests to Cloudflare, want none", n)
+			}
+			// The control: without the fence, the same challenge is fine.
+			w.issue(t, w.issuer(tc.config), tc.domain)
+			w.zoneEmpty(t, outside)
+		})
+	}
+	t.Run("inside the fence: issued", func(t *testing.T) {
+		is := w.issuer(w.delegation())
+		is.group = fencedGroup
+		w.issue(t, is, "example.com", "*.example.com")
+		w.zoneEmpty(t, delegationZone)
+	})
 }
 
 // buildBinary builds a main package of the module (the webhook: ".") as the Dockerfile does.
@@ -543,15 +620,27 @@ func webhookSecret(name string, data map[string]string, endpoints ...string) *co
 	return sec
 }
 
-// renderChart renders the Helm chart as the README's install command does.
-func renderChart(t testing.TB) []byte {
+// applyChartIdentity applies a release's ServiceAccount and RBAC, rendered by Helm as the README installs it.
+func (c *cluster) applyChartIdentity(t testing.TB, release, group string) []string {
+	t.Helper()
+	return c.applyManifests(t, renderChart(t, release, group), func(o *unstructured.Unstructured) bool {
+		switch o.GetKind() {
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			return true
+		}
+		return false
+	})
+}
+
+// renderChart renders the Helm chart as the README's install command does, for release and groupName group.
+func renderChart(t testing.TB, release, group string) []byte {
 	t.Helper()
 	helm := os.Getenv("HELM")
 	if helm == "" {
 		t.Fatal("HELM is not set: run the e2e tests through make (it builds Helm into _bin/tools)")
 	}
 	cmd := exec.CommandContext(context.Background(), helm, "template", release, filepath.Join("..", "..", "deploy", "cert-manager-webhook-delegate"),
-		"--namespace", namespace, "--set", "groupName="+groupName)
+		"--namespace", namespace, "--set", "groupName="+group)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("helm template: %v%s", err, stderrOf(err))

@@ -20,7 +20,7 @@ import (
 func BenchmarkAggregator(b *testing.B) {
 	w := setup(b)
 	noopBin := buildBinary(b, "./test/load/noop-webhook")
-	noop := w.cluster.startWebhook(b, noopBin, w.hookKC, freePort(b), w.hookEnv)
+	noop := w.cluster.hook.startWebhook(b, noopBin, w.hookKC, freePort(b), w.hookEnv)
 
 	rfc, _ := json.Marshal(map[string]any{"groupName": groupName, "solverName": "delegate", "config": map[string]any{
 		"domainAlias": "validation.example.org", "aliasZone": delegationZone, "aliasProvider": w.rfc2136,
@@ -34,7 +34,7 @@ func BenchmarkAggregator(b *testing.B) {
 		}
 	}
 	route := func(b *testing.B, port int, real bool) {
-		w.cluster.setEndpoint(b, port)
+		w.cluster.hook.setEndpoint(b, port)
 		deadline := time.Now().Add(30 * time.Second)
 		for (w.client.Present(request(probe, "probe")) != nil) != real {
 			if time.Now().After(deadline) {
