@@ -80,6 +80,20 @@ func solverFromEnv(getenv func(string) string) (*solver.Solver, error) {
 		}
 		s.AllowedZones = zones
 	}
+	if v := getenv("REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("REPLICAS (the chart's replicaCount): %q is not a whole number of 1 or more", v))
+		}
+		s.Replicas = n
+	}
+	switch v := getenv("PACING"); v {
+	case "", "on":
+	case "off":
+		s.NoPacing = true
+	default:
+		errs = append(errs, fmt.Errorf("PACING: %q is not on or off", v))
+	}
 	if v := getenv("REQUIRE_SECRET_LABEL"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -30,6 +30,7 @@ func acmednsEntry() *Entry {
 		// The issuer chooses the server the account's username and password are sent to.
 		Endpoints: []string{"server_url"},
 		Strategy:  Fixed,
+		Unlimited: true,
 		Zones:     "none: the record is the account's fulldomain",
 		Test:      FakeAPI,
 		HTTP:      "the webhook's own client: the library's ignores the context and never closes response bodies",

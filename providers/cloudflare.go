@@ -25,9 +25,12 @@ func cloudflareEntry() *Entry {
 		// Cloudflare accepts 60..86400, or 1 for "automatic" (300 s), which the webhook never asks for.
 		MinTTL:   60 * time.Second,
 		Strategy: Exact,
-		Zones:    "lists every zone of the account (all pages) and takes the longest match",
-		Test:     FakeAPI,
-		HTTP:     "client injected (HTTPClient)",
+		// Cloudflare allows 1200 requests per 5 minutes per user and blocks for 5 minutes past it: 3.5/s with a
+		// burst of 150 never exceeds 1200 in any 5-minute window.
+		RateLimit: Rate{PerSecond: 3.5, Burst: 150},
+		Zones:     "lists every zone of the account (all pages) and takes the longest match",
+		Test:      FakeAPI,
+		HTTP:      "client injected (HTTPClient)",
 		Quirks: []string{
 			"TXT delete drops its lookup error: each call's failed requests are tracked and an empty delete is confirmed by a read",
 			"ListZones reads one page only: the webhook pages /zones itself",
@@ -46,6 +49,7 @@ func buildCloudflare(v any, env Env) (Writer, error) {
 			"zone the records go to, as {secretKeyRef: {name, key}}", env.Path)
 	}
 	client := newRetryClient(env.HTTPClient)
+	client.pacer, client.name = env.Pacer, env.Name
 	p.HTTPClient = client
 	cf := &cloudflareZones{client: client, token: p.APIToken}
 	if p.ZoneToken != "" {
@@ -60,6 +64,7 @@ func buildCloudflare(v any, env Env) (Writer, error) {
 		zones:        cf.find,
 		verifyDelete: true,
 		bareZone:     true,
+		httpPaced:    true,
 		explain:      explainCloudflare,
 	}, nil
 }

@@ -18,9 +18,11 @@ func desecEntry() *Entry {
 		// deSEC refuses RRsets with a TTL under 3600 s.
 		MinTTL:   3600 * time.Second,
 		Strategy: Set,
-		Zones:    "lists the account's domains and takes the longest match",
-		Test:     FakeAPI,
-		HTTP:     "http.DefaultClient, which goes through the webhook's transport",
+		// deSEC throttles RRset writes per account (its 429 says for how long): a conservative budget.
+		RateLimit: Rate{PerSecond: 1, Burst: 10},
+		Zones:     "lists the account's domains and takes the longest match",
+		Test:      FakeAPI,
+		HTTP:      "http.DefaultClient, which goes through the webhook's transport",
 		Quirks: []string{
 			"every write PUTs the whole RRset after reading it, with a lock inside one process only: the set strategy's Lease lock serialises it across replicas",
 			"minimum TTL 3600: a lower ttl is raised",

@@ -18,9 +18,11 @@ func digitaloceanEntry() *Entry {
 		// DigitalOcean refuses a TTL under 30 s.
 		MinTTL:   30 * time.Second,
 		Strategy: Exact,
-		Zones:    "none: set aliasZone (or cert-manager's resolvedZone is used with Follow)",
-		Test:     FakeAPI,
-		HTTP:     "http.DefaultTransport (godo's oauth2 client), which the webhook replaces with its own",
+		// DigitalOcean allows 5000 requests per hour and 250 per minute per token.
+		RateLimit: Rate{PerSecond: 1.3, Burst: 150},
+		Zones:     "none: set aliasZone (or cert-manager's resolvedZone is used with Follow)",
+		Test:      FakeAPI,
+		HTTP:      "http.DefaultTransport (godo's oauth2 client), which the webhook replaces with its own",
 		Quirks: []string{
 			"delete works only with the record's numeric ID: CleanUp reads the domain and deletes the records that hold the value",
 			"the API accepts identical records: Present reads first and adds nothing when the value is there",

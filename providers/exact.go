@@ -46,6 +46,11 @@ type libdnsWriter struct {
 	// skipPresent makes Present read the set first and succeed when the value is there: the provider would
 	// otherwise create a duplicate record (digitalocean accepts identical records).
 	skipPresent bool
+	// pacer paces each library call, for libraries whose HTTP requests do not go through the account's paced
+	// client (Env.Client); nil when they do, or for non-HTTP providers.
+	pacer *Pacer
+	// httpPaced says the library's requests go through Env.Client, which paces each request: no call pacing.
+	httpPaced bool
 }
 
 func (w *libdnsWriter) zoneArg(zone string) string {
@@ -59,11 +64,20 @@ func (w *libdnsWriter) txt(rec Record, ttl time.Duration) libdns.TXT {
 	return libdns.TXT{Name: dnsname.Relative(rec.FQDN, rec.Zone), TTL: ttl, Text: rec.Value}
 }
 
-// call runs one provider call under the writer's limit, retrying transient network failures when allowed. A
-// panic inside the provider library becomes an error: no issuer config may kill the webhook.
-func (w *libdnsWriter) call(ctx context.Context, f func() error) error {
+// call is do for a call whose kind the caller does not name.
+func (w *libdnsWriter) call(ctx context.Context, f func() error) error { return w.do(ctx, "call", f) }
+
+// do runs one provider library call (op: append, delete, get, zones) under the writer's limit and its account's
+// pacer, retrying transient network failures when allowed, and reports it to the Observer. A panic inside the
+// provider library becomes an error: no issuer config may kill the webhook.
+func (w *libdnsWriter) do(ctx context.Context, op string, f func() error) error {
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
+		if err := w.pacer.Wait(ctx); err != nil {
+			observe().RateLimited(w.name)
+			return err
+		}
+		start := time.Now()
 		err := func() (err error) {
 			if w.limit != nil {
 				release, err := w.limit(ctx)
@@ -79,9 +93,16 @@ func (w *libdnsWriter) call(ctx context.Context, f func() error) error {
 			}()
 			return f()
 		}()
+		observe().ProviderCall(w.name, op, callOutcome(err), time.Since(start))
+		if looksThrottled(err) {
+			// The library hid the response: all the webhook knows is that the provider asked it to slow down.
+			observe().Throttled(w.name)
+			w.pacer.Throttled(0)
+		}
 		if err == nil || !w.retryTransient || attempt == 4 || ctx.Err() != nil || !transient(err) {
 			return err
 		}
+		observe().Retry(w.name)
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < backoff+time.Second {
 			return err
 		}
@@ -106,7 +127,7 @@ func (w *libdnsWriter) Present(ctx context.Context, rec Record) error {
 			return nil
 		}
 	}
-	err := w.call(ctx, func() error {
+	err := w.do(ctx, "append", func() error {
 		_, err := w.p.AppendRecords(ctx, w.zoneArg(rec.Zone), []libdns.Record{w.txt(rec, rec.TTL)})
 		return err
 	})
@@ -142,7 +163,7 @@ func (w *libdnsWriter) CleanUp(ctx context.Context, rec Record) error {
 		target = recs
 	}
 	var deleted []libdns.Record
-	err := w.call(ctx, func() error {
+	err := w.do(ctx, "delete", func() error {
 		var err error
 		deleted, err = w.p.DeleteRecords(ctx, w.zoneArg(rec.Zone), target)
 		return err
@@ -173,7 +194,7 @@ func (w *libdnsWriter) records(ctx context.Context, rec Record) ([]libdns.Record
 		return nil, fmt.Errorf("%s cannot read records", w.name)
 	}
 	var recs []libdns.Record
-	err := w.call(ctx, func() error {
+	err := w.do(ctx, "get", func() error {
 		var err error
 		recs, err = getter.GetRecords(ctx, w.zoneArg(rec.Zone))
 		return err
@@ -212,7 +233,7 @@ func (w *libdnsWriter) FindZone(ctx context.Context, fqdn string) (string, error
 		return "", errNoZoneDiscovery
 	}
 	var zones []libdns.Zone
-	err := w.call(ctx, func() error {
+	err := w.do(ctx, "zones", func() error {
 		var err error
 		zones, err = lister.ListZones(ctx)
 		return err

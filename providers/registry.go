@@ -84,6 +84,12 @@ type Entry struct {
 	// NetworkHint, if set, says what to check when the provider could not be reached; path is the provider
 	// block's JSON path. Default: a hint about the vendor API's reachability.
 	NetworkHint func(path string) string
+	// RateLimit is the provider's documented request budget per account (divided by the replica count);
+	// zero: DefaultRate. A provider block's rateLimit overrides it.
+	RateLimit Rate
+	// Unlimited marks providers without an API rate limit to respect (DNS servers the operator runs: RFC 2136,
+	// PowerDNS, ACME-DNS): not paced unless a provider block sets rateLimit.
+	Unlimited bool
 }
 
 // Field is a provider config field and what it holds, for error messages.
@@ -106,6 +112,7 @@ func (e *Entry) NewWriter(v any, env Env) (w Writer, err error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	env.Name = e.Name
 	defer func() {
 		if r := recover(); r != nil {
 			w, err = nil, fmt.Errorf("config.%s: the %s provider library failed while starting (%v)", env.Path, e.Name, r)
@@ -137,6 +144,9 @@ func isZeroField(v any, name string) bool {
 // writer wraps a libdns provider in the entry's strategy.
 func (e *Entry) writer(lw *libdnsWriter, env Env, ops SetOps, zoneLock bool) Writer {
 	lw.name = e.Name
+	if !lw.httpPaced {
+		lw.pacer = env.Pacer
+	}
 	if e.Strategy != Set {
 		return lw
 	}
@@ -207,6 +217,12 @@ type Env struct {
 	// Path is the provider block's JSON path relative to the issuer's webhook.config (e.g.
 	// "aliasProvider.cloudflare"), for error messages.
 	Path string
+	// Name is the entry's name (NewWriter sets it), for the Observer.
+	Name string
+	// Pacer is the account's rate limit, shared by every call to that account in this process: Env.Client paces
+	// each request with it, and a libdns writer paces each call when the library's requests do not go through
+	// Env.Client. Nil: not paced.
+	Pacer *Pacer
 	// HTTPClient sends the provider's HTTP API requests; nil means a default client with timeouts. Writers wrap
 	// it with the retrying transport.
 	HTTPClient *http.Client

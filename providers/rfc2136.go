@@ -35,6 +35,7 @@ func rfc2136Entry() *Entry {
 		// and the updates say which names are being validated.
 		Endpoints: []string{"server"},
 		Strategy:  Exact,
+		Unlimited: true,
 		Zones:     "SOA walk against its own server over TCP, stopping at a referral",
 		Test:      RealServer,
 		Quirks: []string{

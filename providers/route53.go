@@ -22,10 +22,12 @@ func route53Entry() *Entry {
 		New:         func() any { return new(route53.Provider) },
 		Credentials: []string{"secret_access_key", "session_token"},
 		Strategy:    Set,
-		Zones:       "none: set aliasZone (the library then finds its hosted zone by that name, or use hosted_zone_id)",
-		Test:        FakeAPI,
-		HTTP:        "the AWS SDK's own client (the library takes none): it honours HTTPS_PROXY and AWS_CA_BUNDLE; the SDK retries, bounded by max_retries (at most 3)",
-		Env:         []string{"AWS_REGION", "AWS_ENDPOINT_URL_ROUTE_53", "AWS_CA_BUNDLE", "AWS_* credential variables (ambient only)"},
+		// Route 53 allows five requests per second per AWS account.
+		RateLimit: Rate{PerSecond: 4.5, Burst: 5},
+		Zones:     "none: set aliasZone (the library then finds its hosted zone by that name, or use hosted_zone_id)",
+		Test:      FakeAPI,
+		HTTP:      "the AWS SDK's own client (the library takes none): it honours HTTPS_PROXY and AWS_CA_BUNDLE; the SDK retries, bounded by max_retries (at most 3)",
+		Env:       []string{"AWS_REGION", "AWS_ENDPOINT_URL_ROUTE_53", "AWS_CA_BUNDLE", "AWS_* credential variables (ambient only)"},
 		Quirks: []string{
 			"append and delete read the zone and UPSERT the whole RRset, with a lock inside one process only: writes take the set strategy's Lease lock",
 			"an identical value already there would be sent twice (InvalidChangeBatch): the set is read first",

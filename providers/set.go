@@ -58,7 +58,7 @@ func (w *setWriter) batch(rec Record) BatchFunc {
 		errs := make([]error, len(muts))
 		ctx, failures := withFailures(ctx)
 		var current []string
-		err := w.call(ctx, func() error {
+		err := w.do(ctx, "get", func() error {
 			var err error
 			current, err = w.ops.Values(ctx, rec.Zone, rec.FQDN)
 			return err
@@ -144,7 +144,7 @@ func (o libraryOps) Write(ctx context.Context, zone, fqdn string, _ []string, ad
 		for i, m := range adds {
 			recs[i] = libdns.TXT{Name: rel, TTL: m.TTL, Text: m.Value}
 		}
-		addErr = o.w.call(ctx, func() error {
+		addErr = o.w.do(ctx, "append", func() error {
 			_, err := o.w.p.AppendRecords(ctx, o.w.zoneArg(zone), recs)
 			return err
 		})
@@ -154,7 +154,7 @@ func (o libraryOps) Write(ctx context.Context, zone, fqdn string, _ []string, ad
 		for i, v := range removes {
 			recs[i] = libdns.TXT{Name: rel, Text: v}
 		}
-		removeErr = o.w.call(ctx, func() error {
+		removeErr = o.w.do(ctx, "delete", func() error {
 			_, err := o.w.p.DeleteRecords(ctx, o.w.zoneArg(zone), recs)
 			return err
 		})

@@ -18,6 +18,10 @@ import (
 // (libdns package doc); libdns/cloudflare v0.2.2 does not, so the webhook does it for them.
 type retryClient struct {
 	base *http.Client
+	// pacer paces every request of the account; nil: not paced.
+	pacer *Pacer
+	// name is the provider's, for the Observer.
+	name string
 	// attempts is the most tries per request.
 	attempts int
 	// backoff is the first wait when the server gives no Retry-After; it doubles each time.
@@ -53,7 +57,26 @@ func (c *retryClient) Do(req *http.Request) (*http.Response, error) {
 				r.Body = body
 			}
 		}
+		if err := c.pacer.Wait(ctx); err != nil {
+			observe().RateLimited(c.name)
+			noteFailure(ctx, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err))
+			return nil, err
+		}
+		start := time.Now()
 		resp, err := c.base.Do(r)
+		outcome := "ok"
+		switch {
+		case err != nil && errors.Is(err, context.DeadlineExceeded):
+			outcome = "timeout"
+		case err != nil || resp.StatusCode >= 400 && resp.StatusCode != http.StatusTooManyRequests:
+			outcome = "error"
+		case resp.StatusCode == http.StatusTooManyRequests:
+			outcome = "rate limited"
+			d, _ := retryAfter(resp)
+			observe().Throttled(c.name)
+			c.pacer.Throttled(d)
+		}
+		observe().ProviderCall(c.name, "http", outcome, time.Since(start))
 		retry := err != nil && ctx.Err() == nil && transient(err) ||
 			err == nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500)
 		if retry && attempt < c.attempts {
@@ -69,6 +92,7 @@ func (c *retryClient) Do(req *http.Request) (*http.Response, error) {
 				}
 				select {
 				case <-time.After(wait):
+					observe().Retry(c.name)
 					continue
 				case <-ctx.Done():
 					noteFailure(ctx, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, ctx.Err()))
@@ -163,7 +187,9 @@ func Transport(base http.RoundTripper) http.RoundTripper {
 // Client returns an HTTP client for a provider library that takes one: env's client (or the default) behind the
 // webhook's retrying transport.
 func (env Env) Client() *http.Client {
-	return &http.Client{Transport: &retryTransport{c: newRetryClient(env.HTTPClient)}}
+	c := newRetryClient(env.HTTPClient)
+	c.pacer, c.name = env.Pacer, env.Name
+	return &http.Client{Transport: &retryTransport{c: c}}
 }
 
 type retryTransport struct{ c *retryClient }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -101,9 +102,19 @@ func (st *state) writer(ctx context.Context, namespace string, pc *ProviderConfi
 	if err := decodeStrict(spec, v); err != nil {
 		return nil, fmt.Errorf("config.%s: %w", pc.Path, redact(err, r.values))
 	}
+	rate, configured := entry.RateLimit, pc.RateLimit != nil
+	switch {
+	case configured:
+		rate = *pc.RateLimit
+	case entry.Unlimited:
+		rate = providers.Rate{}
+	case rate.PerSecond == 0:
+		rate = providers.DefaultRate
+	}
 	w, err := entry.NewWriter(v, providers.Env{
 		Path: pc.Path, HTTPClient: st.httpClient, TXT: st.txt, Locks: &st.locks, Limits: &st.limits,
 		Leases: st.leases, Slots: st.slots, AllowAmbientCredentials: ambient,
+		Pacer: st.pacers.For(pc.Name, accountKey(pc.Name, spec), rate, configured),
 	})
 	if err != nil {
 		return nil, redact(err, r.values)
@@ -163,4 +174,12 @@ func (c *configCache) parse(raw []byte, reg providers.Registry) (*Config, error)
 	c.m[string(raw)] = cfg
 	c.mu.Unlock()
 	return cfg, nil
+}
+
+// accountKey names a provider account for its pacer: the provider and its resolved config (credentials
+// included), hashed, so that every issuer using the same credentials shares one rate limit.
+func accountKey(name string, spec map[string]any) string {
+	b, _ := json.Marshal(spec) // encoding/json sorts map keys
+	sum := sha256.Sum256(append([]byte(name+"\x00"), b...))
+	return hex.EncodeToString(sum[:])
 }

@@ -75,6 +75,8 @@ type ProviderConfig struct {
 	canonical []byte
 	// refs are the Secret references in spec.
 	refs []secretRef
+	// RateLimit is the block's rateLimit, which replaces the provider's documented rate; nil when not given.
+	RateLimit *providers.Rate
 }
 
 // secretRef is a {secretKeyRef: {name, key}} found in a provider block.
@@ -362,6 +364,12 @@ func (p *parser) provider(path string, raw json.RawMessage) *ProviderConfig {
 		p.errorf(path, "must be an object with one key, the provider's name (%s), got %s", p.reg.NamesList(), jsonKind(raw))
 		return nil
 	}
+	// rateLimit sits next to the provider's name: it is the webhook's, not the library's.
+	var rate *providers.Rate
+	if r, ok := block["rateLimit"]; ok {
+		delete(block, "rateLimit")
+		rate = p.rateLimit(path+".rateLimit", r)
+	}
 	if len(block) != 1 {
 		names := slices.Sorted(maps.Keys(block))
 		if len(names) == 0 {
@@ -394,7 +402,7 @@ func (p *parser) provider(path string, raw json.RawMessage) *ProviderConfig {
 		p.errorf(path, "must be an object of %s's fields (%s)", name, strings.Join(jsonFields(entry.New()), ", "))
 		return nil
 	}
-	pc := &ProviderConfig{Name: name, Path: path, spec: spec}
+	pc := &ProviderConfig{Name: name, Path: path, spec: spec, RateLimit: rate}
 	before := len(p.errs)
 	p.checkFieldNames(path, spec, reflect.TypeOf(entry.New()))
 	p.walkSpec(path, spec, nil, entry, &pc.refs)
@@ -407,6 +415,32 @@ func (p *parser) provider(path string, raw json.RawMessage) *ProviderConfig {
 	}
 	pc.canonical, _ = json.Marshal(spec) // encoding/json sorts map keys: equal configs give equal bytes
 	return pc
+}
+
+// rateLimit parses a provider block's {perSecond, burst}: the account's request budget in each replica.
+func (p *parser) rateLimit(path string, raw json.RawMessage) *providers.Rate {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		p.errorf(path, "must be an object {perSecond: <requests per second>, burst: <requests at once>}, got %s", jsonKind(raw))
+		return nil
+	}
+	p.unknownFields("config."+path, obj, []string{"perSecond", "burst"})
+	r := &providers.Rate{}
+	if v, ok := obj["perSecond"]; ok {
+		if err := json.Unmarshal(v, &r.PerSecond); err != nil || jsonKind(v) != "a number" || r.PerSecond < 0 {
+			p.errorf(path+".perSecond", "must be a number of requests per second, 0 or more (0 turns pacing off), got %s", v)
+		}
+	} else {
+		p.errorf(path+".perSecond", "is required: the requests per second this replica may send to the account")
+	}
+	if v, ok := obj["burst"]; ok {
+		if err := json.Unmarshal(v, &r.Burst); err != nil || r.Burst < 1 {
+			p.errorf(path+".burst", "must be a whole number of requests, 1 or more, got %s", v)
+		}
+	} else {
+		r.Burst = max(1, int(r.PerSecond))
+	}
+	return r
 }
 
 // checkFieldNames refuses keys that encoding/json would match to a field only case-insensitively (it takes

@@ -99,7 +99,7 @@ func TestParseConfigRejects(t *testing.T) {
 		{"unknown field", `{"provider":` + cf + `,"domainalias":"x.org"}`, []string{"config.domainalias: unknown field", "domainAlias"}},
 		{"no provider at all", `{"ttl":60}`, []string{"config.provider: is required"}},
 		{"alias without any writer", `{"domainAlias":"v.example.org"}`, []string{"config.provider: is required", "aliasProvider"}},
-		{"unknown provider", `{"provider":{"route66":{}}}`, []string{`config.provider: unknown provider "route66"`, "known providers are acmedns, cloudflare, "}},
+		{"unknown provider", `{"provider":{"route66":{}}}`, []string{`config.provider: unknown provider "route66"`, "known providers are acmedns, "}},
 		{"two provider keys", `{"provider":{"cloudflare":{},"rfc2136":{}}}`, []string{"config.provider: names 2 providers (cloudflare, rfc2136)", "exactly one"}},
 		{"empty provider block", `{"provider":{}}`, []string{"config.provider: is empty"}},
 		{"provider is a string", `{"provider":"cloudflare"}`, []string{"config.provider: must be an object"}},

@@ -54,6 +54,10 @@ type Solver struct {
 	Namespace string
 	// Identity names this process as a lock holder. Default: the host name and a random suffix.
 	Identity string
+	// Replicas is how many replicas share each provider account's documented rate limit (REPLICAS); default 1.
+	Replicas int
+	// NoPacing turns the per-account rate limits off (PACING=off), for the storm harness's "before" run.
+	NoPacing bool
 
 	state atomic.Pointer[state]
 }
@@ -75,6 +79,7 @@ type state struct {
 	limits  providers.Limiter
 	leases  *providers.LeaseLocks
 	slots   *providers.Slots
+	pacers  *providers.Pacers
 }
 
 var _ webhook.Solver = (*Solver)(nil)
@@ -127,6 +132,7 @@ func (s *Solver) InitializeWithClients(c Clients, stopCh <-chan struct{}) {
 		httpClient: s.HTTPClient,
 		fence:      fence(s.AllowedZones),
 		writers:    newWriterCache(256),
+		pacers:     &providers.Pacers{Replicas: s.Replicas, Off: s.NoPacing},
 	}
 	if st.reg == nil {
 		st.reg = providers.Default()

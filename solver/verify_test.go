@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
@@ -345,6 +347,44 @@ func TestEndpointMatches(t *testing.T) {
 	} {
 		if got := endpointMatches(tc.allowed, tc.endpoint); got != tc.want {
 			t.Errorf("endpointMatches(%q, %q) = %v, want %v", tc.allowed, tc.endpoint, got, tc.want)
+		}
+	}
+}
+
+// TestRateLimitIsSharedAndHonoursRetryAfter: every call to one provider account shares its pacer, and a 429's
+// Retry-After holds every call waiting, not just the one that got it. (Lower bounds on time only: a loaded
+// machine makes them slower, never faster.)
+func TestRateLimitIsSharedAndHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(s *Solver) { s.NoPacing = false })
+	block := `{"cloudflare":{"api_token":{"secretKeyRef":{"name":"cloudflare","key":"api-token"}}},"rateLimit":{"perSecond":4,"burst":1}}`
+	cfg := `{"verifyDelegation":"Off","domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":` + block + `}`
+	before := e.cfRequests()
+	e.cf.RateLimit(1, 2*time.Second)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Go(func() { errs[i] = e.s.Present(challenge(cfg, key(i))) })
+	}
+	wg.Wait()
+	took := time.Since(start)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Present %d: %v", i, err)
+		}
+	}
+	n := e.cfRequests() - before
+	// One 429 with Retry-After 2 s held everyone; then 4 requests/s with a burst of 1 (halved after the 429).
+	if floor := 2*time.Second + time.Duration(n-2)*250*time.Millisecond; took < floor {
+		t.Fatalf("%d requests in %s, want at least %s under the shared rate and the 429's Retry-After", n, took, floor)
+	}
+	if got := e.cf.CountRequests("", "/client/v4"); got-before != n {
+		t.Fatalf("request count %d", got)
+	}
+	for i := range errs {
+		if err := e.s.CleanUp(challenge(cfg, key(i))); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
