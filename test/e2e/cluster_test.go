@@ -278,11 +278,18 @@ type process struct {
 }
 
 // startWebhook runs the webhook binary with the chart's flags and this Service's serving certificate, its own
-// ServiceAccount's kubeconfig and env.
+// ServiceAccount's kubeconfig and env, until t ends.
 func (s *webhookService) startWebhook(t testing.TB, bin, kubeconfig string, port int, env []string) *process {
 	t.Helper()
+	return s.startWebhookUntil(t, t, bin, kubeconfig, port, env)
+}
+
+// startWebhookUntil is startWebhook for a process that a subtest t starts and that serves beyond it, until owner
+// (an enclosing test) ends: a replacement for the process owner started.
+func (s *webhookService) startWebhookUntil(t, owner testing.TB, bin, kubeconfig string, port int, env []string) *process {
+	t.Helper()
 	c := s.c
-	w := startProcess(t, "webhook "+s.service, env, bin,
+	w := startProcessUntil(t, owner, "webhook "+s.service, env, bin,
 		fmt.Sprintf("--secure-port=%d", port),
 		"--bind-address=127.0.0.1",
 		"--tls-cert-file="+s.serving.certFile,
@@ -320,16 +327,23 @@ func (s *webhookService) startWebhook(t testing.TB, bin, kubeconfig string, port
 // cleanup stops it (SIGTERM) and, if the test failed, prints the tail of its output under name.
 func startProcess(t testing.TB, name string, env []string, bin string, args ...string) *process {
 	t.Helper()
+	return startProcessUntil(t, t, name, env, bin, args...)
+}
+
+// startProcessUntil is startProcess for a process that t starts and owner's cleanup stops. t reports failures
+// to start, so that nothing calls Fatal on an enclosing test from a subtest's goroutine.
+func startProcessUntil(t, owner testing.TB, name string, env []string, bin string, args ...string) *process {
+	t.Helper()
 	cmd := exec.CommandContext(context.Background(), bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	p, err := testproc.Start(cmd)
 	if err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	t.Cleanup(func() {
+	owner.Cleanup(func() {
 		p.Stop(syscall.SIGTERM, stopGrace)
-		if t.Failed() {
-			t.Logf("%s (pid %d) output:\n%s", name, p.Pid(), p.Out.Tail(100))
+		if owner.Failed() {
+			owner.Logf("%s (pid %d) output:\n%s", name, p.Pid(), p.Out.Tail(100))
 		}
 	})
 	return &process{Process: p}

@@ -50,6 +50,8 @@ func TestMain(m *testing.M) {
 
 // world is everything the scenarios share.
 type world struct {
+	// tb is the test that set the world up: what the scenarios share lives until it ends.
+	tb       testing.TB
 	cluster  *cluster
 	bind     *testdns.BIND
 	cf       *fakecloudflare.Server
@@ -78,7 +80,7 @@ func TestEndToEnd(t *testing.T) {
 
 func setup(t testing.TB) *world {
 	t.Helper()
-	w := &world{}
+	w := &world{tb: t}
 	cname := func(target string) []string { return []string{"_acme-challenge IN CNAME " + target} }
 	w.bind = testdns.Start(t,
 		testdns.Zone{Name: "example.com.", Records: cname("_acme-challenge.validation.example.org.")},
@@ -479,7 +481,8 @@ func (w *world) restart(t *testing.T) {
 		old.Stop(syscall.SIGKILL, stopGrace) // a crash: no graceful shutdown
 		t.Logf("killed webhook pid %d after Present", old.Pid())
 		port := freePort(t)
-		w.hook = w.cluster.hook.startWebhook(t, w.bin, w.hookKC, port, w.hookEnv)
+		// It replaces the shared webhook: it serves the scenarios after this one too.
+		w.hook = w.cluster.hook.startWebhookUntil(t, w.tb, w.bin, w.hookKC, port, w.hookEnv)
 		w.cluster.hook.setEndpoint(t, port)
 		// The APIService still reads Available from before the kill; wait until a call really reaches the new
 		// process (a CleanUp of a value never presented is a harmless no-op), as cert-manager's retries would.
