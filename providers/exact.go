@@ -51,6 +51,8 @@ type libdnsWriter struct {
 	pacer *Pacer
 	// httpPaced says the library's requests go through Env.Client, which paces each request: no call pacing.
 	httpPaced bool
+	// deleteFunc, if set, replaces the library's DeleteRecords for CleanUp and says whether the value was there.
+	deleteFunc func(ctx context.Context, rec Record) (found bool, err error)
 }
 
 func (w *libdnsWriter) zoneArg(zone string) string {
@@ -149,16 +151,31 @@ func (w *libdnsWriter) explained(err error, rec Record) error {
 
 // CleanUp implements Writer.
 func (w *libdnsWriter) CleanUp(ctx context.Context, rec Record) error {
+	_, err := w.CleanUpFound(ctx, rec)
+	return err
+}
+
+// CleanUpFound implements Finder: CleanUp, reporting whether the value was there to delete.
+func (w *libdnsWriter) CleanUpFound(ctx context.Context, rec Record) (bool, error) {
 	ctx, failures := withFailures(ctx)
+	if w.deleteFunc != nil {
+		var found bool
+		err := w.do(ctx, "delete", func() error {
+			var err error
+			found, err = w.deleteFunc(ctx, rec)
+			return err
+		})
+		return found, w.explained(err, rec)
+	}
 	// TTL 0 matches any TTL (libdns RecordDeleter contract): the record may have been written with another ttl.
 	target := []libdns.Record{w.txt(rec, 0)}
 	if w.deleteByLookup {
 		recs, err := w.records(ctx, rec)
 		if err != nil {
-			return w.explained(err, rec)
+			return false, w.explained(err, rec)
 		}
 		if len(recs) == 0 {
-			return nil
+			return false, nil
 		}
 		target = recs
 	}
@@ -169,22 +186,50 @@ func (w *libdnsWriter) CleanUp(ctx context.Context, rec Record) error {
 		return err
 	})
 	if err != nil {
-		return w.explained(err, rec)
+		return false, w.explained(err, rec)
 	}
 	if err := failures.err(); err != nil {
-		return err
+		return false, err
 	}
 	if len(deleted) > 0 || !w.verifyDelete {
-		return nil
+		return len(deleted) > 0, nil
 	}
 	recs, err := w.records(ctx, rec)
 	if err != nil {
-		return fmt.Errorf("%s reported nothing to delete and reading the zone to confirm failed: %w", w.name, err)
+		return false, fmt.Errorf("%s reported nothing to delete and reading the zone to confirm failed: %w", w.name, err)
 	}
 	if len(recs) > 0 {
-		return fmt.Errorf("%s reported nothing to delete but the TXT value is still at %s", w.name, rec.FQDN)
+		return false, fmt.Errorf("%s reported nothing to delete but the TXT value is still at %s", w.name, rec.FQDN)
 	}
-	return nil
+	return false, nil
+}
+
+// ErrCannotRead is a provider library without GetRecords: a value cannot be looked up by itself.
+var ErrCannotRead = errors.New("the provider library cannot read records")
+
+// FindValue implements Finder: the names in zone that hold value as a TXT record.
+func (w *libdnsWriter) FindValue(ctx context.Context, zone, value string) ([]string, error) {
+	getter, ok := w.p.(libdns.RecordGetter)
+	if !ok {
+		return nil, ErrCannotRead
+	}
+	var recs []libdns.Record
+	err := w.do(ctx, "get", func() error {
+		var err error
+		recs, err = getter.GetRecords(ctx, w.zoneArg(zone))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range recs {
+		rr := r.RR()
+		if strings.EqualFold(rr.Type, "TXT") && unquoteTXT(rr.Data) == value {
+			out = append(out, strings.ToLower(libdns.AbsoluteName(rr.Name, zone)))
+		}
+	}
+	return out, nil
 }
 
 // records returns the provider's own records that hold rec's value at rec's name.
@@ -269,4 +314,7 @@ func LongestZone(fqdn string, zones []string) (string, error) {
 	return best, nil
 }
 
-var _ Writer = (*libdnsWriter)(nil)
+var (
+	_ Writer = (*libdnsWriter)(nil)
+	_ Finder = (*libdnsWriter)(nil)
+)

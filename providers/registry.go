@@ -253,6 +253,17 @@ type Writer interface {
 	FindZone(ctx context.Context, fqdn string) (string, error)
 }
 
+// Finder is a Writer that can tell whether a CleanUp found its value, and find a value anywhere in a zone: when
+// cnameStrategy: Follow wrote at a name the CNAME no longer leads to, CleanUp at the canonical alias name finds
+// nothing, and the value is looked up by itself (DESIGN.md "CleanUp decisions").
+type Finder interface {
+	Writer
+	// CleanUpFound is CleanUp, reporting whether the value was there.
+	CleanUpFound(ctx context.Context, rec Record) (found bool, err error)
+	// FindValue returns the names in zone (canonical) that hold value as a TXT record.
+	FindValue(ctx context.Context, zone, value string) ([]string, error)
+}
+
 // Record is one TXT value to present or clean up.
 type Record struct {
 	// Zone and FQDN are canonical; FQDN lies inside Zone.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libdns/libdns"
 	"github.com/libdns/rfc2136"
 	"github.com/miekg/dns"
 
@@ -109,7 +110,36 @@ func buildRFC2136(v any, env Env) (Writer, error) {
 			return env.Limits.Acquire(ctx, "rfc2136\x00"+p.Server, rfc2136Concurrency)
 		},
 		retryTransient: true,
+		deleteFunc:     rfc2136Delete(p),
 	}, nil
+}
+
+// rfc2136Delete deletes exactly one TXT value through the library, after asking the server whether the value is
+// there: libdns/rfc2136 reports every delete as done, and CleanUp needs to know (a value written through a
+// since-changed CNAME is searched for). RFC 2136's value-dependent prerequisite cannot say it: it requires the
+// whole RRset, the sibling values included.
+func rfc2136Delete(p *rfc2136.Provider) func(ctx context.Context, rec Record) (bool, error) {
+	return func(ctx context.Context, rec Record) (bool, error) {
+		m := new(dns.Msg)
+		m.SetQuestion(rec.FQDN, dns.TypeTXT)
+		m.RecursionDesired = false
+		in, _, err := (&dns.Client{Net: "tcp", Timeout: 5 * time.Second}).ExchangeContext(ctx, m, p.Server)
+		if err != nil {
+			return false, fmt.Errorf("asking %s for the TXT values at %s: %w", p.Server, rec.FQDN, err)
+		}
+		found := false
+		for _, rr := range in.Answer {
+			if t, ok := rr.(*dns.TXT); ok && strings.EqualFold(t.Hdr.Name, rec.FQDN) && strings.Join(t.Txt, "") == rec.Value {
+				found = true
+			}
+		}
+		if !found {
+			return false, nil
+		}
+		rel := dnsname.Relative(rec.FQDN, rec.Zone)
+		_, err = p.DeleteRecords(ctx, rec.Zone, []libdns.Record{libdns.TXT{Name: rel, Text: rec.Value}})
+		return err == nil, err
+	}
 }
 
 // explainRFC2136 adds what to do to the DNS server's refusals.

@@ -2,7 +2,9 @@ package providers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -48,8 +50,26 @@ func (w *setWriter) Present(ctx context.Context, rec Record) error {
 
 // CleanUp implements Writer.
 func (w *setWriter) CleanUp(ctx context.Context, rec Record) error {
-	return w.explained(w.locks.Apply(ctx, w.key(rec), Mutation{Value: rec.Value}, w.batch(rec)), rec)
+	_, err := w.CleanUpFound(ctx, rec)
+	return err
 }
+
+// CleanUpFound implements Finder.
+func (w *setWriter) CleanUpFound(ctx context.Context, rec Record) (bool, error) {
+	err := w.locks.Apply(ctx, w.key(rec), Mutation{Value: rec.Value}, w.batch(rec))
+	if errors.Is(err, errAbsent) {
+		return false, nil
+	}
+	return err == nil, w.explained(err, rec)
+}
+
+// FindValue implements Finder, reading through the set's own reader when it has no zone-wide one.
+func (w *setWriter) FindValue(ctx context.Context, zone, value string) ([]string, error) {
+	return w.libdnsWriter.FindValue(ctx, zone, value)
+}
+
+// errAbsent is the batch result of a removal whose value was not in the set: success, but nothing was found.
+var errAbsent = errors.New("the value was not there")
 
 // batch applies the mutations queued for rec's name: it reads the set, drops what is already as asked (an
 // identical value present, a value already gone), and writes the rest at once.
@@ -80,7 +100,7 @@ func (w *setWriter) batch(rec Record) BatchFunc {
 		}
 		var adds []Mutation
 		var removes []string
-		for _, v := range slices.Sorted(mapsKeys(final)) {
+		for _, v := range slices.Sorted(maps.Keys(final)) {
 			m := final[v]
 			has := slices.Contains(current, v)
 			switch {
@@ -91,7 +111,7 @@ func (w *setWriter) batch(rec Record) BatchFunc {
 			}
 		}
 		if len(adds) == 0 && len(removes) == 0 {
-			return errs
+			return results(muts, final, removes, nil, nil)
 		}
 		addErr, removeErr := w.ops.Write(ctx, rec.Zone, rec.FQDN, current, adds, removes)
 		if addErr == nil && removeErr == nil {
@@ -99,25 +119,29 @@ func (w *setWriter) batch(rec Record) BatchFunc {
 				addErr, removeErr = err, err
 			}
 		}
-		for i, m := range muts {
-			if final[m.Value].Add {
-				errs[i] = addErr
-			} else {
-				errs[i] = removeErr
-			}
-		}
-		return errs
+		return results(muts, final, removes, addErr, removeErr)
 	}
 }
 
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
+// results gives each mutation of a batch its outcome: the additions' or the removals' error, nil for a change a
+// later one in the same batch undid (a Present then its CleanUp), errAbsent for a removal of a value that was
+// not there.
+func results(muts []Mutation, final map[string]Mutation, removes []string, addErr, removeErr error) []error {
+	errs := make([]error, len(muts))
+	for i, m := range muts {
+		f := final[m.Value]
+		switch {
+		case m.Add && f.Add:
+			errs[i] = addErr
+		case m.Add || f.Add:
+			errs[i] = nil
+		case slices.Contains(removes, m.Value):
+			errs[i] = removeErr
+		default:
+			errs[i] = errAbsent
 		}
 	}
+	return errs
 }
 
 // libraryOps drives a library whose AppendRecords and DeleteRecords already read the set, merge one value in or
@@ -182,4 +206,4 @@ func unquoteTXT(s string) string {
 	return s
 }
 
-var _ Writer = (*setWriter)(nil)
+var _ Finder = (*setWriter)(nil)

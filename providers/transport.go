@@ -35,9 +35,13 @@ func newRetryClient(base *http.Client) *retryClient {
 	return &retryClient{base: base, attempts: 5, backoff: 500 * time.Millisecond}
 }
 
+// stdTransport is net/http's default transport as the process started: main replaces http.DefaultTransport with
+// the webhook's own (Transport), which wraps a clone of this one.
+var stdTransport = http.DefaultTransport.(*http.Transport)
+
 // defaultHTTPClient honours HTTPS_PROXY/NO_PROXY and bounds every request; the caller's context bounds the call.
 func defaultHTTPClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	t := stdTransport.Clone()
 	t.MaxIdleConnsPerHost = 32
 	return &http.Client{Transport: t, Timeout: 20 * time.Second}
 }

@@ -2,6 +2,7 @@ package providers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -92,3 +93,23 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// TestTransportIsTheDefault: main installs the webhook's transport as http.DefaultTransport; building a client
+// afterwards must not assume net/http's own (it did, and every Cloudflare Present of the binary panicked).
+func TestTransportIsTheDefault(t *testing.T) {
+	old := http.DefaultTransport
+	http.DefaultTransport = Transport(nil)
+	defer func() { http.DefaultTransport = old }()
+	c := defaultHTTPClient()
+	if c.Transport == nil || c.Transport == http.DefaultTransport {
+		t.Fatalf("default client transport %T", c.Transport)
+	}
+	e := cloudflareEntry()
+	v := e.New()
+	if err := json.Unmarshal([]byte(`{"api_token":"token-0123456789"}`), v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.NewWriter(v, Env{Path: "provider.cloudflare"}); err != nil {
+		t.Fatalf("building a provider with the webhook's transport as the default: %v", err)
+	}
+}

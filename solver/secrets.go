@@ -97,15 +97,21 @@ func (s *secretStore) get(ctx context.Context, namespace, name string) (*corev1.
 	return nil, s.explainMiss(ctx, namespace, name)
 }
 
-// explainMiss says why a Secret is not in the cache: missing, or (with the label required) not labelled.
+// explainMiss says why a Secret is not in the cache: missing, or (with the label required) not labelled. A live,
+// metadata-only read decides, so the data of a Secret not meant for the webhook is never fetched. A Secret that is
+// missing while its namespace is being deleted is a *secretGoneError: CleanUp may give up on it (DESIGN.md
+// "CleanUp decisions").
 func (s *secretStore) explainMiss(ctx context.Context, namespace, name string) error {
 	label := fmt.Sprintf("kubectl label secret -n %s %s %s=true", namespace, name, SecretLabel)
-	notFound := secretErrorf("Secret %q not found in namespace %q (the issuer's namespace, or cert-manager's cluster "+
+	notFound := fmt.Sprintf("Secret %q not found in namespace %q (the issuer's namespace, or cert-manager's cluster "+
 		"resource namespace for a ClusterIssuer): create it there", name, namespace)
-	if !s.requireLabel {
-		return notFound
+	if s.requireLabel {
+		notFound += "; once it exists, label it so the webhook may use it: " + label
 	}
 	if s.meta == nil {
+		if !s.requireLabel {
+			return secretErrorf("%s", notFound)
+		}
 		return secretErrorf("Secret %q in namespace %q is missing or not labelled for this webhook: create it there, and "+
 			"label it so the webhook may use it: %s", name, namespace, label)
 	}
@@ -113,15 +119,40 @@ func (s *secretStore) explainMiss(ctx context.Context, namespace, name string) e
 		Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return secretErrorf("%w; once it exists, label it so the webhook may use it: %s", notFound, label)
+		if s.namespaceDeleting(ctx, namespace) {
+			return &secretGoneError{secretError{errors.New(notFound)}, namespace, name}
+		}
+		return secretErrorf("%s", notFound)
 	case err != nil:
-		return secretErrorf("Secret %q in namespace %q is not among the Secrets labelled for this webhook, and reading "+
+		return secretErrorf("Secret %q in namespace %q is not among the Secrets the webhook has cached, and reading "+
 			"its metadata failed (%s): if it exists, label it: %s", name, namespace, apiMessage(err), label)
+	case !s.requireLabel:
+		return secretErrorf("Secret %q in namespace %q exists, but the webhook's cache has not seen it yet; "+
+			"cert-manager will retry", name, namespace)
 	}
 	return secretErrorf("Secret %q in namespace %q is not labelled for this webhook, which uses only Secrets labelled "+
 		"%s=true (so that an issuer cannot make it read any Secret it can name); if it is meant for the webhook, "+
 		"label it: %s", name, namespace, SecretLabel, label)
 }
+
+// namespaceDeleting reports whether namespace is being deleted (or is gone), by a live read: a namespace's
+// Secrets go before cert-manager's finalizers run CleanUp, and waiting for them would keep the namespace
+// Terminating forever. An unreadable namespace counts as not being deleted.
+func (s *secretStore) namespaceDeleting(ctx context.Context, namespace string) bool {
+	ns, err := s.client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return true
+	}
+	return err == nil && ns.DeletionTimestamp != nil
+}
+
+// secretGoneError is a Secret missing from a namespace being deleted.
+type secretGoneError struct {
+	secretError
+	namespace, name string
+}
+
+func (e *secretGoneError) Unwrap() error { return &e.secretError }
 
 func (s *secretStore) informerFor(ctx context.Context, namespace, name string) (*secretInformer, error) {
 	s.mu.Lock()

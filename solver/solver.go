@@ -215,6 +215,8 @@ type operation struct {
 	zone   string
 	// note is why a CleanUp succeeded without deleting anything, logged at the default level.
 	note string
+	// leftBehind marks a CleanUp that gave up on a value it could not delete (its namespace is being deleted).
+	leftBehind bool
 }
 
 // log writes the solver boundary's one line per call: every failure at the default level, with what the call
@@ -307,7 +309,8 @@ func (st *state) present(ctx context.Context, ch *whapi.ChallengeRequest) (*oper
 	return op, nil
 }
 
-// cleanUp never verifies the delegation: it must clean up even when the CNAME is gone.
+// cleanUp never verifies the delegation: it must clean up even when the CNAME is gone. What it does in each
+// situation is DESIGN.md's "CleanUp decisions".
 func (st *state) cleanUp(ctx context.Context, ch *whapi.ChallengeRequest) (*operation, error) {
 	op, err := st.prepare(ch)
 	if invalidErr := (*invalidChallenge)(nil); errors.As(err, &invalidErr) {
@@ -317,8 +320,15 @@ func (st *state) cleanUp(ctx context.Context, ch *whapi.ChallengeRequest) (*oper
 		op.note = "Present refuses this challenge before any DNS call: " + err.Error()
 		return op, nil
 	}
+	search := false
 	if err != nil {
-		return op, err
+		// The CNAME that cnameStrategy: Follow followed at Present now leads outside the alias (cert-manager reads
+		// it anew): clean up at the canonical alias name, and search the alias zone for the value.
+		t, canonical := Resolve(op.cfg, st.reg, canonicalChallenge(ch.DNSName))
+		if canonical != nil || t.Alias == "" {
+			return op, err
+		}
+		op.target, op.zone, search = t, t.Zone, true
 	}
 	t := op.target
 	if err := st.fence.check(t, t.Zone); err != nil {
@@ -334,6 +344,15 @@ func (st *state) cleanUp(ctx context.Context, ch *whapi.ChallengeRequest) (*oper
 		return op, nil
 	}
 	cw, err := st.writer(ctx, ch.ResourceNamespace, t.Provider, ch.AllowAmbientCredentials)
+	if gone := (*secretGoneError)(nil); errors.As(err, &gone) {
+		// The namespace is being deleted and took its Secrets first: nothing can delete the value any more, and
+		// waiting would keep the namespace Terminating forever. Say exactly what stays.
+		op.note = fmt.Sprintf("left behind: TXT %q at %s (provider %s, config.%s): the namespace %s is being deleted "+
+			"and its Secret %s is gone; delete the value by hand", ch.Key, t.FQDN, t.Provider.Name, t.Provider.Path,
+			gone.namespace, gone.name)
+		op.leftBehind = true
+		return op, nil
+	}
 	if err != nil {
 		return op, err
 	}
@@ -347,12 +366,52 @@ func (st *state) cleanUp(ctx context.Context, ch *whapi.ChallengeRequest) (*oper
 	}
 	entry := st.reg[t.Provider.Name]
 	rec := providers.Record{Zone: op.zone, FQDN: t.FQDN, Value: ch.Key, DNSName: t.Domain}
-	if err := cw.w.CleanUp(ctx, rec); err != nil {
-		return op, cw.redact(fmt.Errorf("deleting the TXT record at %s in zone %s with %s (config.%s): %w%s", t.FQDN,
+	fail := func(at string, err error) error {
+		return cw.redact(fmt.Errorf("deleting the TXT record at %s in zone %s with %s (config.%s): %w%s", at,
 			op.zone, t.Provider.Name, t.Provider.Path, err, networkHint(err, entry, t.Provider)))
+	}
+	finder, ok := cw.w.(providers.Finder)
+	if !ok || t.Followed {
+		if err := cw.w.CleanUp(ctx, rec); err != nil {
+			return op, fail(t.FQDN, err)
+		}
+		return op, nil
+	}
+	found, err := finder.CleanUpFound(ctx, rec)
+	if err != nil {
+		return op, fail(t.FQDN, err)
+	}
+	if found || !search && !st.mayHaveFollowed(t) {
+		return op, nil
+	}
+	// Nothing at the canonical name: a Present through a CNAME that has changed or vanished since wrote it below
+	// the alias. Find the value itself (a random 43-character key) in the alias zone, and delete exactly that,
+	// inside the alias and the fence.
+	names, err := finder.FindValue(ctx, op.zone, ch.Key)
+	if errors.Is(err, providers.ErrCannotRead) {
+		return op, nil
+	}
+	if err != nil {
+		return op, fail(op.zone, fmt.Errorf("searching the zone for the value: %w", err))
+	}
+	for _, name := range names {
+		if !dnsname.Within(name, t.Alias) || st.fence.check(Target{FQDN: name, Rule: t.Rule}, op.zone) != nil {
+			continue
+		}
+		r := rec
+		r.FQDN = name
+		if err := cw.w.CleanUp(ctx, r); err != nil {
+			return op, fail(name, err)
+		}
+		op.note = fmt.Sprintf("deleted the value at %s, where a Present through a since-changed CNAME (cnameStrategy: Follow) wrote it", name)
 	}
 	return op, nil
 }
+
+// mayHaveFollowed reports whether a Present of t's challenge could have written below the alias rather than at
+// _acme-challenge.<alias>: only through a CNAME that cnameStrategy: Follow followed, which is possible whenever
+// an alias applies. A value the canonical delete did not find is then searched for.
+func (st *state) mayHaveFollowed(t Target) bool { return t.Alias != "" }
 
 // findZone sets op.zone, discovering it at the provider when the mapping left it open, and fences it.
 func (st *state) findZone(ctx context.Context, op *operation, cw *cachedWriter) error {

@@ -84,6 +84,7 @@ func newEnvWith(t testing.TB, configure func(*Solver), objs ...runtime.Object) *
 	tsig := secret("tsig", map[string]string{"secret": b.Secret})
 	tsig.Annotations = map[string]string{EndpointsAnnotation: b.Addr}
 	objs = append(objs,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS}},
 		tsig,
 		secret("cloudflare", map[string]string{"api-token": cfToken}),
 	)
@@ -366,7 +367,7 @@ func TestBadInputFailsBeforeAnyProviderCall(t *testing.T) {
 			c := challenge(good, key(1))
 			c.ResolvedFQDN, c.ResolvedZone = "_acme-challenge.elsewhere.example.net.", "example.net."
 			return c
-		}, []string{"outside config.domainAlias"}, false}, // DNS may have changed since Present: retry
+		}, []string{"outside config.domainAlias"}, true}, // CleanUp decisions: the CNAME changed since Present
 		{"no delegation for an ACME-DNS provider", func() *whapi.ChallengeRequest {
 			return challenge(`{"delegations":[{"domains":["other.test"],"domainAlias":"s.auth.acme-dns.test"}],"provider":{"acmedns":{"username":"u","subdomain":"s","server_url":"https://auth.acme-dns.test","password":{"secretKeyRef":{"name":"x","key":"y"}}}}}`, key(1))
 		}, []string{"no delegation covers example.com and config.provider is acmedns"}, true},
@@ -397,7 +398,8 @@ func TestBadInputFailsBeforeAnyProviderCall(t *testing.T) {
 					}
 				}
 			}
-			if tc.name != "aliasZone not at the provider" && len(e.cf.Requests()) != before {
+			// A CleanUp whose CNAME changed since Present looks for the value in the alias zone: that is a provider call.
+			if tc.name != "aliasZone not at the provider" && tc.name != "followed CNAME outside the alias" && len(e.cf.Requests()) != before {
 				t.Errorf("bad input reached the provider: %d requests", len(e.cf.Requests())-before)
 			}
 		})
@@ -463,7 +465,7 @@ func TestReinitializeReplacesState(t *testing.T) {
 	}
 	old := e.s.state.Load()
 	// A new apiserver without the TSIG Secret: nothing of the old cache may be reused.
-	e.s.InitializeWithClients(Clients{Kube: fake.NewClientset(), Metadata: metadataFor()}, make(chan struct{}))
+	e.s.InitializeWithClients(Clients{Kube: fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS}}), Metadata: metadataFor()}, make(chan struct{}))
 	if old.ctx.Err() == nil {
 		t.Fatal("the old state's context was not cancelled")
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/dnscheck"
@@ -386,5 +388,77 @@ func TestRateLimitIsSharedAndHonoursRetryAfter(t *testing.T) {
 		if err := e.s.CleanUp(challenge(cfg, key(i))); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestFollowCleanUpAfterTheCNAMEChanged: with cnameStrategy: Follow, Present wrote below the alias where the CNAME
+// led; once the CNAME is gone or repointed, cert-manager's CleanUp carries the canonical name, where nothing was
+// written. CleanUp finds the value in the alias zone and deletes exactly it; the sibling value stays.
+func TestFollowCleanUpAfterTheCNAMEChanged(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg := `{"domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":` + e.rfc2136() + `}`
+	followed := "_acme-challenge.f.validation.example.org."
+	if err := e.bind.Add(ctx, "_acme-challenge.f.prod.test. 60 IN CNAME "+followed); err != nil {
+		t.Fatal(err)
+	}
+	sibling := prodChallenge(cfg, "g.prod.test", key(2))
+	sibling.ResolvedFQDN, sibling.ResolvedZone = "_acme-challenge.validation.example.org.", alias
+	if err := e.s.Present(sibling); err != nil {
+		t.Fatal(err)
+	}
+	for i, after := range []func(ch *whapi.ChallengeRequest){
+		func(ch *whapi.ChallengeRequest) {}, // the CNAME is gone: cert-manager resolves the canonical name
+		func(ch *whapi.ChallengeRequest) { // repointed outside the alias
+			ch.ResolvedFQDN, ch.ResolvedZone = "_acme-challenge.elsewhere.example.net.", "example.net."
+		},
+	} {
+		v := key(10 + i)
+		ch := prodChallenge(cfg, "f.prod.test", v)
+		ch.ResolvedFQDN, ch.ResolvedZone = followed, alias
+		if err := e.s.Present(ch); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.zoneTXT(t, alias, followed); !slices.Equal(got, []string{v}) {
+			t.Fatalf("followed name holds %q", got)
+		}
+		later := prodChallenge(cfg, "f.prod.test", v)
+		after(later)
+		if err := e.s.CleanUp(later); err != nil {
+			t.Fatalf("CleanUp after the CNAME changed: %v", err)
+		}
+		if got := e.zoneTXT(t, alias, followed); len(got) != 0 {
+			t.Fatalf("case %d: the value Present wrote through the CNAME is still at %s: %q", i, followed, got)
+		}
+		if got := e.zoneTXT(t, alias, "_acme-challenge."+alias); !slices.Equal(got, []string{key(2)}) {
+			t.Fatalf("case %d: the sibling value at the canonical name: %q", i, got)
+		}
+	}
+}
+
+// TestCleanUpGivesUpOnlyWhenTheNamespaceIsBeingDeleted: a missing Secret fails CleanUp (cert-manager retries),
+// unless a live read shows its namespace being deleted: then CleanUp succeeds and says what it left behind.
+func TestCleanUpGivesUpOnlyWhenTheNamespaceIsBeingDeleted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := `{"verifyDelegation":"Off","domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":{"cloudflare":{"api_token":{"secretKeyRef":{"name":"gone","key":"t"}}}}}`
+	if err := e.s.CleanUp(challenge(cfg, key(1))); err == nil || !strings.Contains(err.Error(), `Secret "gone" not found`) {
+		t.Fatalf("missing Secret in a live namespace: %v", err)
+	}
+	ns, err := e.client.CoreV1().Namespaces().Get(context.Background(), testNS, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	ns.DeletionTimestamp = &now
+	if _, err := e.client.CoreV1().Namespaces().Update(context.Background(), ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.CleanUp(challenge(cfg, key(1))); err != nil {
+		t.Fatalf("missing Secret in a namespace being deleted: %v", err)
+	}
+	if err := e.s.Present(challenge(cfg, key(1))); err == nil {
+		t.Fatal("Present without its Secret succeeded")
 	}
 }
