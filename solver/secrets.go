@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +42,9 @@ type secretStore struct {
 	ctx context.Context
 	// syncTimeout bounds how long a call waits for a new informer's first list.
 	syncTimeout time.Duration
+	// idle and max bound the informers (informerIdle, maxInformers).
+	idle time.Duration
+	max  int
 
 	mu        sync.Mutex
 	informers map[informerKey]*secretInformer
@@ -56,21 +61,85 @@ type informerKey struct {
 type secretInformer struct {
 	informer cache.SharedIndexInformer
 	cancel   context.CancelFunc
+	// lastUsed is when a call last read through it (Unix nanoseconds): idle informers are stopped.
+	lastUsed atomic.Int64
 
 	mu      sync.Mutex
 	lastErr error
 }
 
+// Informer bounds: every namespace an Issuer ever named would otherwise keep its informer (and its cache) for
+// the life of the process.
+const (
+	// informerIdle is how long an informer no call has used is kept: longer than cert-manager's longest
+	// backoff between retries of one challenge (30 minutes).
+	informerIdle = 45 * time.Minute
+	// maxInformers bounds the informers running at once; past it the least recently used one stops.
+	maxInformers = 256
+)
+
+// InformerState is one Secret informer, for the metrics: where it watches and whether it has synced.
+type InformerState struct {
+	// Namespace it watches, and Name when it watches one Secret (RBAC narrowed to named Secrets).
+	Namespace, Name string
+	// Synced is true once its first list has arrived.
+	Synced bool
+}
+
 func newSecretStore(ctx context.Context, c Clients, requireLabel bool) *secretStore {
-	return &secretStore{
+	s := &secretStore{
 		client:       c.Kube,
 		meta:         c.Metadata,
 		requireLabel: requireLabel,
 		ctx:          ctx,
 		syncTimeout:  10 * time.Second,
+		idle:         informerIdle,
+		max:          maxInformers,
 		informers:    map[informerKey]*secretInformer{},
 		narrowed:     map[string]bool{},
 	}
+	go s.janitor(time.Minute)
+	return s
+}
+
+// janitor stops informers no call has used for s.idle, until the store's context ends.
+func (s *secretStore) janitor(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.sweep(time.Now())
+		}
+	}
+}
+
+// sweep stops the informers idle since before now minus s.idle.
+func (s *secretStore) sweep(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, si := range s.informers {
+		if now.Sub(time.Unix(0, si.lastUsed.Load())) > s.idle {
+			si.cancel()
+			delete(s.informers, key)
+		}
+	}
+}
+
+// States lists the running informers, for the metrics.
+func (s *secretStore) States() []InformerState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]InformerState, 0, len(s.informers))
+	for key, si := range s.informers {
+		out = append(out, InformerState{Namespace: key.namespace, Name: key.name, Synced: si.informer.HasSynced()})
+	}
+	slices.SortFunc(out, func(a, b InformerState) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	return out
 }
 
 // secretError is a problem with a referenced Secret: missing, unlabelled, missing key, empty, or unreadable.
@@ -162,9 +231,13 @@ func (s *secretStore) informerFor(ctx context.Context, namespace, name string) (
 	}
 	si, ok := s.informers[key]
 	if !ok {
+		if len(s.informers) >= s.max {
+			s.evictLocked()
+		}
 		si = s.start(key)
 		s.informers[key] = si
 	}
+	si.lastUsed.Store(time.Now().UnixNano())
 	s.mu.Unlock()
 
 	err := si.waitSynced(ctx, s.syncTimeout)
@@ -184,12 +257,35 @@ func (s *secretStore) informerFor(ctx context.Context, namespace, name string) (
 			"namespace", namespace)
 		return s.informerFor(ctx, namespace, name)
 	case apierrors.IsForbidden(err):
+		// Final until someone grants the Role: stop it rather than let it retry its list forever; the next call
+		// starts a new one and so sees a new grant at once.
+		s.mu.Lock()
+		if s.informers[key] == si {
+			delete(s.informers, key)
+			si.cancel()
+		}
+		s.mu.Unlock()
 		return nil, secretErrorf("Secret %q in namespace %q cannot be read: the webhook's service account may not "+
 			"get, list and watch it; grant a Role in %q with those verbs on secrets (the chart does this for the "+
 			"namespaces in secretNamespaces and the names in secretNames); the API server said: %s",
 			name, namespace, namespace, apiMessage(err))
 	default:
 		return nil, secretErrorf("Secret %q in namespace %q: the Secret cache did not sync: %w", name, namespace, err)
+	}
+}
+
+// evictLocked stops the least recently used informer. The caller holds s.mu.
+func (s *secretStore) evictLocked() {
+	var oldest informerKey
+	var at int64 = math.MaxInt64
+	for key, si := range s.informers {
+		if u := si.lastUsed.Load(); u < at {
+			oldest, at = key, u
+		}
+	}
+	if si, ok := s.informers[oldest]; ok {
+		si.cancel()
+		delete(s.informers, oldest)
 	}
 }
 

@@ -80,6 +80,30 @@ type state struct {
 	leases  *providers.LeaseLocks
 	slots   *providers.Slots
 	pacers  *providers.Pacers
+	// inflight counts the CleanUps running, which a shutdown waits for.
+	inflight atomic.Int64
+}
+
+// drainTimeout bounds how long a shutdown keeps the Secret informers for CleanUps in flight: a call's deadline
+// and a margin (the chart's grace period is longer still).
+const drainTimeout = DefaultCallTimeout + 5*time.Second
+
+// drainSettle is how long no CleanUp must have run before a shutdown stops the informers: requests the server
+// accepted just before the signal may still be on their way to the solver.
+const drainSettle = 2 * time.Second
+
+// drain waits until no CleanUp has run for drainSettle, or timeout.
+func (st *state) drain(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	quietSince := time.Now()
+	for time.Now().Before(deadline) {
+		if st.inflight.Load() > 0 {
+			quietSince = time.Now()
+		} else if time.Since(quietSince) >= drainSettle {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 var _ webhook.Solver = (*Solver)(nil)
@@ -145,16 +169,24 @@ func (s *Solver) InitializeWithClients(c Clients, stopCh <-chan struct{}) {
 		r = *s.DNS
 	}
 	st.check = dnscheck.NewChecker(r)
+	// Two lifetimes: ctx ends at shutdown (SIGTERM closes stopCh), which refuses new Presents; the Secret
+	// informers live on until the CleanUps in flight have drained (at most drainTimeout), since a CleanUp may
+	// still need a Secret the cache has not seen.
 	ctx, cancel := context.WithCancel(context.Background())
+	infCtx, infCancel := context.WithCancel(context.Background())
+	st.cancel = func() { cancel(); infCancel() }
 	go func() {
 		select {
 		case <-stopCh:
 			cancel()
-		case <-ctx.Done():
+			st.drain(drainTimeout)
+			infCancel()
+		case <-infCtx.Done():
+			cancel()
 		}
 	}()
-	st.ctx, st.cancel = ctx, cancel
-	st.secrets = newSecretStore(ctx, c, !s.AllowUnlabelledSecrets)
+	st.ctx = ctx
+	st.secrets = newSecretStore(infCtx, c, !s.AllowUnlabelledSecrets)
 	if s.Namespace != "" && c.Kube != nil {
 		identity := s.Identity
 		if identity == "" {
@@ -166,6 +198,14 @@ func (s *Solver) InitializeWithClients(c Clients, stopCh <-chan struct{}) {
 	if old := s.state.Swap(st); old != nil {
 		old.cancel()
 	}
+}
+
+// SecretInformers lists the Secret informers running, for the metrics.
+func (s *Solver) SecretInformers() []InformerState {
+	if st := s.state.Load(); st != nil {
+		return st.secrets.States()
+	}
+	return nil
 }
 
 // DefaultResolver is the delegation check's resolver when none is configured: the nameservers of
@@ -183,6 +223,9 @@ func (s *Solver) Present(ch *whapi.ChallengeRequest) error {
 	if st == nil {
 		return errors.New("the webhook is not initialised yet; cert-manager will retry")
 	}
+	if st.ctx.Err() != nil {
+		return errors.New("the webhook is shutting down; cert-manager will retry, and another replica will answer")
+	}
 	ctx, cancel := context.WithTimeout(st.ctx, st.timeout)
 	defer cancel()
 	start := time.Now()
@@ -199,6 +242,8 @@ func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) error {
 	if st == nil {
 		return errors.New("the webhook is not initialised yet; cert-manager will retry")
 	}
+	st.inflight.Add(1)
+	defer st.inflight.Add(-1)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), st.timeout)
 	defer cancel()
 	start := time.Now()

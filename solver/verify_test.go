@@ -19,6 +19,7 @@ import (
 
 	"github.com/delegate01/cert-manager-webhook-delegate/dnscheck"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakeacmedns"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakecloudflare"
 )
 
 // prodChallenge is a challenge for name under the dynamic production zone prod.test.
@@ -460,5 +461,88 @@ func TestCleanUpGivesUpOnlyWhenTheNamespaceIsBeingDeleted(t *testing.T) {
 	}
 	if err := e.s.Present(challenge(cfg, key(1))); err == nil {
 		t.Fatal("Present without its Secret succeeded")
+	}
+}
+
+// TestSecretInformersAreBounded: informers no call has used for a while stop, the least recently used one stops
+// when too many run, and what runs is visible.
+func TestSecretInformersAreBounded(t *testing.T) {
+	t.Parallel()
+	other := secret("cloudflare", map[string]string{"api-token": cfToken})
+	other.Namespace = "other-ns"
+	e := newEnv(t, other, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "other-ns"}})
+	cfg := `{"verifyDelegation":"Off","domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":` + cloudflareBlock + `}`
+	for _, ns := range []string{testNS, "other-ns"} {
+		ch := challenge(cfg, key(1))
+		ch.ResourceNamespace = ns
+		if err := e.s.Present(ch); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.s.CleanUp(ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	states := e.s.SecretInformers()
+	if len(states) != 2 || !states[0].Synced || !states[1].Synced {
+		t.Fatalf("informers: %+v", states)
+	}
+	store := e.s.state.Load().secrets
+	store.mu.Lock()
+	store.max = 2
+	store.mu.Unlock()
+	ch := challenge(cfg, key(1))
+	ch.ResourceNamespace = "third-ns" // no such Secret there: the call fails, but it starts an informer
+	_ = e.s.Present(ch)
+	if got := e.s.SecretInformers(); len(got) != 2 || got[1].Namespace != "third-ns" && got[0].Namespace != "third-ns" {
+		t.Fatalf("with at most 2 informers: %+v", got)
+	}
+	store.sweep(time.Now().Add(informerIdle + time.Minute))
+	if got := e.s.SecretInformers(); len(got) != 0 {
+		t.Fatalf("idle informers still run: %+v", got)
+	}
+	// The next call starts one again and works.
+	if err := e.s.Present(challenge(cfg, key(2))); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.CleanUp(challenge(cfg, key(2))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShutdownLetsCleanUpsFinish: after the stop signal, a Present is refused at once, while a CleanUp in flight
+// finishes and a CleanUp that starts then still reads its Secret and deletes its value.
+func TestShutdownLetsCleanUpsFinish(t *testing.T) {
+	t.Parallel()
+	late := secret("cloudflare", map[string]string{"api-token": cfToken})
+	late.Namespace = "late-ns"
+	e := newEnv(t, late)
+	stop := make(chan struct{})
+	e.s.InitializeWithClients(Clients{Kube: e.client, Metadata: metadataFor()}, stop)
+	cfg := `{"verifyDelegation":"Off","domainAlias":"validation.example.org","aliasZone":"validation.example.org","aliasProvider":` + cloudflareBlock + `}`
+	for i := range 2 {
+		if err := e.s.Present(challenge(cfg, key(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.cf.Faults().Slow(1, time.Second, fakecloudflare.Match{Method: "DELETE"})
+	done := make(chan error, 1)
+	go func() { done <- e.s.CleanUp(challenge(cfg, key(0))) }()
+	time.Sleep(200 * time.Millisecond) // the CleanUp is waiting on the slow DELETE
+	close(stop)
+	time.Sleep(100 * time.Millisecond)
+	if err := e.s.Present(challenge(cfg, key(5))); err == nil || !strings.Contains(err.Error(), "shutting down") {
+		t.Fatalf("Present after the stop signal: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the CleanUp in flight: %v", err)
+	}
+	// Its Secret is in a namespace no call has read yet: the informer must still start and sync.
+	lateCh := challenge(cfg, key(1))
+	lateCh.ResourceNamespace = "late-ns"
+	if err := e.s.CleanUp(lateCh); err != nil {
+		t.Fatalf("a CleanUp after the stop signal: %v", err)
+	}
+	if got := e.zoneTXT(t, alias, "_acme-challenge."+alias); len(got) != 0 {
+		t.Fatalf("zone holds %q", got)
 	}
 }
