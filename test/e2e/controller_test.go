@@ -26,8 +26,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testcluster"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testproc"
 )
 
@@ -41,21 +41,21 @@ func TestCertManagerController(t *testing.T) {
 
 	// cert-manager's CRDs and its controller's RBAC, rendered from its own chart, as a cluster has them.
 	manifests := renderCertManagerChart(t)
-	crds := w.cluster.applyManifests(t, manifests, func(o *unstructured.Unstructured) bool {
+	crds := w.cluster.ApplyManifests(t, manifests, func(o *unstructured.Unstructured) bool {
 		return o.GetKind() == "CustomResourceDefinition"
 	})
 	waitCRDsEstablished(t, w, len(crds))
-	w.cluster.applyManifests(t, manifests, func(o *unstructured.Unstructured) bool {
+	w.cluster.ApplyManifests(t, manifests, func(o *unstructured.Unstructured) bool {
 		switch o.GetKind() {
 		case "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
 			return true
 		}
 		return false
 	})
-	cm := cmclient.NewForConfigOrDie(w.cluster.config)
+	cm := cmclient.NewForConfigOrDie(w.cluster.Config)
 
-	ctrlKC, _ := w.cluster.kubeconfigFor(t, namespace, "cert-manager")
-	startController(t, buildBinary(t, "./test/cmcontroller"), ctrlKC, w.bind.Addr)
+	ctrlKC, _ := w.cluster.KubeconfigFor(t, namespace, testcluster.CertManagerServiceAccount)
+	startController(t, testcluster.Binary(t, "./test/cmcontroller"), ctrlKC, w.bind.Addr)
 
 	// A ClusterIssuer: its Secrets live in the cluster resource namespace (cert-manager), where the chart lets
 	// the webhook read them.
@@ -91,7 +91,7 @@ func TestCertManagerController(t *testing.T) {
 		}
 	}
 	team := "team-a"
-	if _, err := w.cluster.admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: team}}, metav1.CreateOptions{}); err != nil {
+	if _, err := w.cluster.Admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: team}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A namespaced Issuer whose config Present must refuse: domainAlias names the record, not the alias.
@@ -235,7 +235,7 @@ func issueWithController(t *testing.T, w *world, cm cmclient.Interface, ns, issu
 		}
 		return false, "no Ready condition; " + states()
 	})
-	sec, err := w.cluster.admin.CoreV1().Secrets(ns).Get(ctx, name+"-tls", metav1.GetOptions{})
+	sec, err := w.cluster.Admin.CoreV1().Secrets(ns).Get(ctx, name+"-tls", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func verifyChain(t *testing.T, w *world, chainPEM []byte) *x509.Certificate {
 // waitCRDsEstablished waits until n cert-manager CRDs are Established, so their kinds can be created.
 func waitCRDsEstablished(t *testing.T, w *world, n int) {
 	t.Helper()
-	dyn := w.cluster.dynamic()
+	dyn := w.cluster.Dynamic()
 	waitFor(t, time.Minute, "cert-manager's CRDs established", func() (bool, string) {
 		list, err := dyn.Resource(crdGVR).List(context.Background(), metav1.ListOptions{})
 		if err != nil {
@@ -368,13 +368,11 @@ func waitCRDsEstablished(t *testing.T, w *world, n int) {
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
-func (c *cluster) dynamic() dynamic.Interface { return dynamic.NewForConfigOrDie(c.config) }
-
 // startController runs cert-manager's controller (test/cmcontroller) with cert-manager's own ServiceAccount
 // identity, solving DNS-01 with its self-check against BIND only (never the machine's resolvers).
-func startController(t *testing.T, bin, kubeconfig, dnsAddr string) *process {
+func startController(t *testing.T, bin, kubeconfig, dnsAddr string) *testproc.Process {
 	t.Helper()
-	return startProcess(t, "controller", nil, bin,
+	return testcluster.StartProcess(t, t, "controller", nil, bin,
 		"--kubeconfig="+kubeconfig,
 		"--cluster-resource-namespace="+namespace,
 		"--dns01-recursive-nameservers="+dnsAddr,
@@ -398,7 +396,7 @@ func renderCertManagerChart(t *testing.T) []byte {
 	b, err := exec.CommandContext(context.Background(), os.Getenv("HELM"), "template", "cert-manager", chart,
 		"--namespace", namespace, "--set", "crds.enabled=true").Output()
 	if err != nil {
-		t.Fatalf("helm template cert-manager: %v%s", err, stderrOf(err))
+		t.Fatalf("helm template cert-manager: %v%s", err, testcluster.StderrOf(err))
 	}
 	return b
 }

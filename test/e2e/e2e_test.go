@@ -9,10 +9,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,42 +22,47 @@ import (
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	"github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/util"
 	cmwebhook "github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/webhook"
-	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakecloudflare"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testacme"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testcluster"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testdns"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/testlog"
 )
 
 const (
+	groupName = "acme.delegate.test"
+	// release and namespace as the chart's README installs it: the Service and ServiceAccount names follow.
+	release   = "cert-manager-webhook-delegate"
+	namespace = testcluster.Namespace
+
 	delegationZone = "validation.example.org."
 	cfToken        = "e2e-token-0123456789abcdefghijklmnopqrs"
 )
 
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(klog.NewKlogr())
-	os.Exit(m.Run())
+	os.Exit(testcluster.Main(m))
 }
 
 // world is everything the scenarios share.
 type world struct {
 	// tb is the test that set the world up: what the scenarios share lives until it ends.
-	tb       testing.TB
-	cluster  *cluster
+	tb      testing.TB
+	cluster *testcluster.Cluster
+	// hookSvc is the release the tests install first: groupName behind the Service release.
+	hookSvc  *testcluster.Service
 	bind     *testdns.BIND
 	cf       *fakecloudflare.Server
 	ca       *testacme.CA
 	bin      string
 	hookKC   string
 	hookEnv  []string
-	hook     *process
+	hook     *testcluster.Webhook
 	client   *cmwebhook.Webhook
 	rfc2136  map[string]any
 	cfBlock  map[string]any
@@ -117,29 +120,25 @@ func setup(t testing.TB) *world {
 		}
 	})
 
-	w.cluster = startCluster(t)
-	ctx := context.Background()
+	w.cluster = testcluster.Start(t)
+	w.hookSvc = w.cluster.Service(t, groupName, release)
 	// The chart's RBAC and ServiceAccount, rendered by Helm exactly as the README installs it.
-	applied := w.cluster.applyChartIdentity(t, release, groupName)
+	applied := w.cluster.ApplyChartIdentity(t, release, groupName)
 	t.Logf("applied from the chart: %s", strings.Join(applied, ", "))
 	// cert-manager's own ServiceAccount, which the chart's domain-solver ClusterRole is bound to.
-	if _, err := w.cluster.admin.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "cert-manager"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	w.cluster.CreateServiceAccount(t, namespace, testcluster.CertManagerServiceAccount)
 	// The webhook uses only Secrets labelled for it (REQUIRE_SECRET_LABEL defaults to true), and sends a credential
 	// to an endpoint the issuer names (rfc2136's server) only if the Secret's owner listed it; Cloudflare's API
 	// endpoint is fixed, so its Secret needs the label alone.
-	for _, sec := range []*corev1.Secret{
-		webhookSecret("tsig-validation", map[string]string{"secret": w.bind.Secret}, w.bind.Addr),
-		webhookSecret("cloudflare", map[string]string{"api-token": cfToken}),
-	} {
-		if _, err := w.cluster.admin.CoreV1().Secrets(namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w.cluster.CreateSecrets(t,
+		testcluster.WebhookSecret("tsig-validation", map[string]string{"secret": w.bind.Secret}, w.bind.Addr),
+		testcluster.WebhookSecret("cloudflare", map[string]string{"api-token": cfToken}),
+	)
+	// No webhook process may ever print them: each one's whole output is checked when it stops.
+	w.cluster.WatchSecrets(t, w.bind.Secret, cfToken)
 
-	w.bin = buildBinary(t, ".")
-	w.hookKC, _ = w.cluster.kubeconfigFor(t, namespace, release)
+	w.bin = testcluster.WebhookBinary(t)
+	w.hookKC, _ = w.cluster.KubeconfigFor(t, namespace, release)
 	w.hookEnv = []string{
 		"GROUP_NAME=" + groupName,
 		// The fake Cloudflare API answers for api.cloudflare.com through a CONNECT proxy with a test CA.
@@ -148,16 +147,12 @@ func setup(t testing.TB) *world {
 		// port 53, so the authoritative walk (the default) could not reach them.
 		"DNS_CHECK_NAMESERVERS=" + w.bind.Addr, "DNS_CHECK_AUTHORITATIVE=false",
 	}
-	w.hookPort = freePort(t)
-	w.hook = w.cluster.hook.startWebhook(t, w.bin, w.hookKC, w.hookPort, w.hookEnv)
-	w.cluster.hook.register(t, w.hookPort)
-	w.cluster.hook.waitAvailable(t, 60*time.Second)
+	w.hookPort = testcluster.FreePort(t)
+	w.hook = w.hookSvc.StartWebhook(t, testcluster.WebhookOptions{Bin: w.bin, Kubeconfig: w.hookKC, Port: w.hookPort, Env: w.hookEnv})
+	w.hookSvc.Register(t, w.hookPort)
+	w.hookSvc.WaitAvailable(t, 60*time.Second)
 
-	_, cmConfig := w.cluster.kubeconfigFor(t, namespace, "cert-manager")
-	w.client = &cmwebhook.Webhook{}
-	if err := w.client.Initialize(cmConfig, make(chan struct{})); err != nil {
-		t.Fatal(err)
-	}
+	w.client = w.cluster.CertManagerClient(t)
 	w.rfc2136 = map[string]any{"rfc2136": map[string]any{
 		"server": w.bind.Addr, "key_name": w.bind.KeyName, "key_alg": w.bind.KeyAlg,
 		"key": map[string]any{"secretKeyRef": map[string]any{"name": "tsig-validation", "key": "secret"}},
@@ -478,12 +473,12 @@ func (w *world) restart(t *testing.T) {
 			t.Errorf("alias holds %d values before the restart, want 2", n)
 		}
 		old := w.hook
-		old.Stop(syscall.SIGKILL, stopGrace) // a crash: no graceful shutdown
+		old.Stop(syscall.SIGKILL, testcluster.StopGrace) // a crash: no graceful shutdown
 		t.Logf("killed webhook pid %d after Present", old.Pid())
-		port := freePort(t)
+		port := testcluster.FreePort(t)
 		// It replaces the shared webhook: it serves the scenarios after this one too.
-		w.hook = w.cluster.hook.startWebhookUntil(t, w.tb, w.bin, w.hookKC, port, w.hookEnv)
-		w.cluster.hook.setEndpoint(t, port)
+		w.hook = w.hookSvc.StartWebhook(t, testcluster.WebhookOptions{Bin: w.bin, Kubeconfig: w.hookKC, Port: port, Env: w.hookEnv, Owner: w.tb})
+		w.hookSvc.SetEndpoints(t, port)
 		// The APIService still reads Available from before the kill; wait until a call really reaches the new
 		// process (a CleanUp of a value never presented is a harmless no-op), as cert-manager's retries would.
 		// The webhook logs every call with its request UID (at --v=2 successes too), which tells whom it reached.
@@ -526,16 +521,16 @@ const (
 // through the unfenced webhook gets a certificate, so the fence is the only reason. A challenge inside the fence
 // gets a real certificate from the fenced webhook.
 func (w *world) fenced(t *testing.T) {
-	applied := w.cluster.applyChartIdentity(t, fencedRelease, fencedGroup)
+	applied := w.cluster.ApplyChartIdentity(t, fencedRelease, fencedGroup)
 	t.Logf("applied from the chart (release %s): %s", fencedRelease, strings.Join(applied, ", "))
-	kubeconfig, _ := w.cluster.kubeconfigFor(t, namespace, fencedRelease)
-	svc := w.cluster.webhookService(t, fencedGroup, fencedRelease)
+	kubeconfig, _ := w.cluster.KubeconfigFor(t, namespace, fencedRelease)
+	svc := w.cluster.Service(t, fencedGroup, fencedRelease)
 	env := slices.DeleteFunc(slices.Clone(w.hookEnv), func(v string) bool { return strings.HasPrefix(v, "GROUP_NAME=") })
 	env = append(env, "GROUP_NAME="+fencedGroup, "ALLOWED_ZONES="+strings.TrimSuffix(delegationZone, "."))
-	port := freePort(t)
-	svc.startWebhook(t, w.bin, kubeconfig, port, env)
-	svc.register(t, port)
-	svc.waitAvailable(t, 60*time.Second)
+	port := testcluster.FreePort(t)
+	svc.StartWebhook(t, testcluster.WebhookOptions{Bin: w.bin, Kubeconfig: kubeconfig, Port: port, Env: env})
+	svc.Register(t, port)
+	svc.WaitAvailable(t, 60*time.Second)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -588,75 +583,6 @@ func (w *world) fenced(t *testing.T) {
 		w.issue(t, is, "example.com", "*.example.com")
 		w.zoneEmpty(t, delegationZone)
 	})
-}
-
-// buildBinary builds a main package of the module (the webhook: ".") as the Dockerfile does.
-func buildBinary(t testing.TB, pkg string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), filepath.Base(filepath.Clean(pkg))+".bin")
-	cmd := exec.CommandContext(context.Background(), "go", "build", "-trimpath", "-o", bin, pkg)
-	cmd.Dir = filepath.Join("..", "..")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", pkg, err, out)
-	}
-	return bin
-}
-
-// The label and annotation a Secret's owner sets (DESIGN.md "Fences"), spelled out as users write them rather than
-// taken from the solver package, so that renaming them breaks this test as it would break their Secrets.
-const (
-	secretLabel         = "cert-manager-webhook-delegate/use"
-	endpointsAnnotation = "cert-manager-webhook-delegate/endpoints"
-)
-
-// webhookSecret is a Secret in cert-manager's namespace labelled for the webhook's use, allowing its values to be
-// sent to endpoints (none: only to providers with a fixed endpoint).
-func webhookSecret(name string, data map[string]string, endpoints ...string) *corev1.Secret {
-	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{secretLabel: "true"}},
-		StringData: data,
-	}
-	if len(endpoints) > 0 {
-		sec.Annotations = map[string]string{endpointsAnnotation: strings.Join(endpoints, ",")}
-	}
-	return sec
-}
-
-// applyChartIdentity applies a release's ServiceAccount and RBAC, rendered by Helm as the README installs it.
-func (c *cluster) applyChartIdentity(t testing.TB, release, group string) []string {
-	t.Helper()
-	return c.applyManifests(t, renderChart(t, release, group), func(o *unstructured.Unstructured) bool {
-		switch o.GetKind() {
-		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
-			return true
-		}
-		return false
-	})
-}
-
-// renderChart renders the Helm chart as the README's install command does, for release and groupName group.
-func renderChart(t testing.TB, release, group string) []byte {
-	t.Helper()
-	helm := os.Getenv("HELM")
-	if helm == "" {
-		t.Fatal("HELM is not set: run the e2e tests through make (it builds Helm into _bin/tools)")
-	}
-	cmd := exec.CommandContext(context.Background(), helm, "template", release, filepath.Join("..", "..", "deploy", "cert-manager-webhook-delegate"),
-		"--namespace", namespace, "--set", "groupName="+group)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("helm template: %v%s", err, stderrOf(err))
-	}
-	return out
-}
-
-// stderrOf returns the standard error of a failed exec.Cmd.Output, on a new line, if there is any.
-func stderrOf(err error) string {
-	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) && len(ee.Stderr) > 0 {
-		return "\n" + string(ee.Stderr)
-	}
-	return ""
 }
 
 func sameSet(a, b []string) bool {

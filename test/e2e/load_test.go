@@ -11,6 +11,8 @@ import (
 
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/testcluster"
 )
 
 // BenchmarkAggregator is the load harness: Present+CleanUp pairs through the whole request path (cert-manager's
@@ -19,8 +21,8 @@ import (
 // RFC 2136 on loopback. It reports requests per second. Run it with `make load`.
 func BenchmarkAggregator(b *testing.B) {
 	w := setup(b)
-	noopBin := buildBinary(b, "./test/load/noop-webhook")
-	noop := w.cluster.hook.startWebhook(b, noopBin, w.hookKC, freePort(b), w.hookEnv)
+	noopBin := testcluster.Binary(b, "./test/load/noop-webhook")
+	noop := w.hookSvc.StartWebhook(b, testcluster.WebhookOptions{Bin: noopBin, Kubeconfig: w.hookKC, Env: w.hookEnv})
 
 	rfc, _ := json.Marshal(map[string]any{"groupName": groupName, "solverName": "delegate", "config": map[string]any{
 		"domainAlias": "validation.example.org", "aliasZone": delegationZone, "aliasProvider": w.rfc2136,
@@ -34,7 +36,7 @@ func BenchmarkAggregator(b *testing.B) {
 		}
 	}
 	route := func(b *testing.B, port int, real bool) {
-		w.cluster.hook.setEndpoint(b, port)
+		w.hookSvc.SetEndpoints(b, port)
 		deadline := time.Now().Add(30 * time.Second)
 		for (w.client.Present(request(probe, "probe")) != nil) != real {
 			if time.Now().After(deadline) {
@@ -49,7 +51,7 @@ func BenchmarkAggregator(b *testing.B) {
 		real   bool
 		config []byte
 	}{
-		{"noop", noop.port, false, rfc},
+		{"noop", noop.Port, false, rfc},
 		{"rfc2136", w.hookPort, true, rfc},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
