@@ -30,8 +30,18 @@ func (st *state) verify(ctx context.Context, op *operation) error {
 		// record: nothing is left to prove.
 		return nil
 	}
-	_, err := st.check.Delegation(ctx, t.QueriedName(), t.FQDN)
+	res, err := st.check.Delegation(ctx, t.QueriedName(), t.FQDN)
 	var derr *dnscheck.DelegationError
+	switch {
+	case err == nil && res.Cached:
+		st.obs.DelegationCheck(t.QueriedName(), "cached")
+	case err == nil:
+		st.obs.DelegationCheck(t.QueriedName(), "ok")
+	case errors.As(err, &derr):
+		st.obs.DelegationCheck(t.QueriedName(), derr.Kind.String())
+	default:
+		st.obs.DelegationCheck(t.QueriedName(), "error")
+	}
 	if errors.As(err, &derr) {
 		return &delegationError{err: derr, rule: t.Rule, domain: t.Domain, alias: t.Alias, fixed: st.fixedName(t)}
 	}

@@ -136,11 +136,18 @@ func ParseConfig(raw []byte, reg providers.Registry) (*Config, error) {
 	if len(p.errs) == 0 {
 		p.checkReachable(cfg)
 	}
+	if len(p.errs) > maxConfigErrors {
+		more := len(p.errs) - maxConfigErrors
+		p.errs = append(p.errs[:maxConfigErrors], fmt.Errorf("config: %d more problems like these", more))
+	}
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
 	return cfg, nil
 }
+
+// maxConfigErrors bounds how many problems one error lists: it is shown in a Challenge's status.
+const maxConfigErrors = 20
 
 // checkReachable makes sure every challenge has a provider that can write its record, and that providers with a
 // fixed record name (ACME-DNS) are only used where that name is known.
@@ -217,6 +224,11 @@ func (p *parser) alias(path string, raw json.RawMessage) string {
 	n, err := dnsname.Canonical(s)
 	if err != nil {
 		p.errorf(path, "must be a domain name such as validation.example.org: %v", err)
+		return ""
+	}
+	if len(dnsname.ACMEPrefix)+len(n)-1 > dnsname.MaxLength {
+		p.errorf(path, "%q is too long: the record _acme-challenge.<domainAlias> would be longer than %d characters; "+
+			"use a shorter alias", s, dnsname.MaxLength)
 		return ""
 	}
 	if strings.HasPrefix(n, dnsname.ACMEPrefix) {

@@ -207,3 +207,65 @@ func FuzzParseConfig(f *testing.F) {
 		_, _ = Resolve(c, reg, Challenge{DNSName: "a.test", ResolvedFQDN: "_acme-challenge.a.test.", ResolvedZone: "a.test."})
 	})
 }
+
+// TestHostileInput: names at the 63- and 253-octet limits, internationalised names, odd case and trailing dots,
+// and a 1 MiB config are each parsed or refused with an error naming the field, never a panic or a hang.
+func TestHostileInput(t *testing.T) {
+	t.Parallel()
+	reg := providers.Default()
+	label63 := strings.Repeat("a", 63)
+	name253 := strings.Repeat(label63+".", 3) + strings.Repeat("b", 61) // 63*3+3+61 = 253
+	if len(name253) != 253 {
+		t.Fatalf("test name is %d octets", len(name253))
+	}
+	block := `{"cloudflare":{"api_token":{"secretKeyRef":{"name":"cf","key":"t"}}}}`
+	for _, tc := range []struct {
+		alias string
+		ok    bool
+	}{
+		{label63 + ".example.org", true},
+		{strings.Repeat("a", 64) + ".example.org", false},
+		{name253[len("_acme-challenge."):], true}, // the alias plus the prefix fits 253
+		{name253 + "c", false},
+		{"VALIDATION.Example.ORG.", true},
+		{"xn--bcher-kva.example", true},
+		{"bücher.example", false},
+		{"validation..example.org", false},
+		{"validation.example.org..", false},
+	} {
+		cfg, err := ParseConfig([]byte(`{"domainAlias":"`+tc.alias+`","aliasProvider":`+block+`}`), reg)
+		if tc.ok != (err == nil) {
+			t.Errorf("domainAlias %q: %v", tc.alias, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "config.domainAlias") {
+			t.Errorf("domainAlias %q: the error does not name the field: %v", tc.alias, err)
+		}
+		if err == nil && cfg.DomainAlias != strings.ToLower(strings.TrimSuffix(tc.alias, "."))+"." {
+			t.Errorf("domainAlias %q parsed as %q", tc.alias, cfg.DomainAlias)
+		}
+	}
+	// The record name _acme-challenge.<alias> must fit 253 octets too.
+	if _, err := ParseConfig([]byte(`{"domainAlias":"`+name253[:240]+`","aliasProvider":`+block+`}`), reg); err == nil ||
+		!strings.Contains(err.Error(), "config.domainAlias") || !strings.Contains(err.Error(), "too long") {
+		t.Errorf("an alias whose record name is longer than 253 octets: %v", err)
+	}
+	for _, dnsName := range []string{name253, "EXAMPLE.COM.", "*.Example.Com", "xn--bcher-kva.example"} {
+		c := mustParse(t, `{"domainAlias":"validation.example.org","aliasProvider":`+block+`}`)
+		if _, err := Resolve(c, reg, canonicalChallenge(dnsName)); err != nil && dnsName != name253 {
+			t.Errorf("dnsName %q: %v", dnsName, err)
+		}
+	}
+	// 1 MiB of config: refused or parsed quickly, and the error is bounded.
+	big := `{"domainAlias":"validation.example.org","aliasProvider":` + block + `,"delegations":[` +
+		strings.Repeat(`{"domains":["a.test"],"domainAlias":"x.example.org"},`, 20000) + `{"domains":["b.test"],"domainAlias":"y.example.org"}]}`
+	if len(big) < 1<<20 {
+		big += strings.Repeat(" ", 1<<20-len(big))
+	}
+	_, err := ParseConfig([]byte(big), reg)
+	if err == nil || !strings.Contains(err.Error(), "is already listed at") {
+		t.Fatalf("1 MiB config with duplicate domains: %v", err)
+	}
+	if len(err.Error()) > 64<<10 {
+		t.Errorf("the error for a 1 MiB config is %d bytes: every duplicate is listed", len(err.Error()))
+	}
+}

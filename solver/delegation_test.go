@@ -178,6 +178,10 @@ func TestIsWithin(t *testing.T) {
 // FuzzResolve checks the mapping's invariants for any challenge: no panic; the record is an _acme-challenge name
 // (or the ACME-DNS fulldomain); it lies inside its zone on a label boundary; and a delegated record lies at or
 // under its alias and never in the challenge's own production zone unless the alias is there.
+// FuzzResolve checks Resolve's promises for any challenge: deterministic; the record canonical, inside its zone,
+// inside its alias; with an alias and no followed CNAME, exactly _acme-challenge.<alias> (the prefix is the
+// webhook's), and never in the production zone unless the alias itself is there; ACME-DNS at the fulldomain;
+// without an alias, the resolved FQDN as cert-manager gave it.
 func FuzzResolve(f *testing.F) {
 	f.Add("example.com", "_acme-challenge.example.com.", "example.com.")
 	f.Add("*.a.test", "_acme-challenge.a.test.", "a.test.")
@@ -212,13 +216,27 @@ func FuzzResolve(f *testing.F) {
 			d, _ := dnsname.Canonical(strings.TrimPrefix(dnsName, "*."))
 			r, _ := dnsname.Canonical(fqdn)
 			followed := r != dnsname.ACMEPrefix+d
+			if got.Domain != d || got.Followed != followed {
+				t.Fatalf("domain %q followed %v, want %q %v", got.Domain, got.Followed, d, followed)
+			}
+			if got.Alias != "" && !dnsname.Within(got.Alias, d) {
+				if dnsname.Within(got.FQDN, d) {
+					t.Fatalf("an alias applies but the record %q is in the production name's tree %q", got.FQDN, d)
+				}
+				if got.Zone != "" && dnsname.Within(d, got.Zone) && !followed {
+					t.Fatalf("an alias applies but the record goes to the production zone %q", got.Zone)
+				}
+			}
+			if got.Alias != "" && got.Zone != "" && !followed && !dnsname.Within(got.Alias, got.Zone) && got.Provider.Name != "acmedns" {
+				t.Fatalf("alias %q is not inside the zone %q it is written to", got.Alias, got.Zone)
+			}
 			switch {
 			case got.Provider.Name == "acmedns":
 				if got.FQDN != got.Alias {
 					t.Fatalf("ACME-DNS record %q is not the fulldomain %q", got.FQDN, got.Alias)
 				}
 			case got.Alias != "" && !followed:
-				if got.FQDN != dnsname.ACMEPrefix+got.Alias {
+				if !strings.HasPrefix(got.FQDN, dnsname.ACMEPrefix) || got.FQDN != dnsname.ACMEPrefix+got.Alias {
 					t.Fatalf("delegated record %q is not %s%s", got.FQDN, dnsname.ACMEPrefix, got.Alias)
 				}
 			case got.Alias == "" || followed:

@@ -58,6 +58,8 @@ type Solver struct {
 	Replicas int
 	// NoPacing turns the per-account rate limits off (PACING=off), for the storm harness's "before" run.
 	NoPacing bool
+	// Observer receives what the solver does, for the metrics; nil: nothing is recorded.
+	Observer Observer
 
 	state atomic.Pointer[state]
 }
@@ -82,7 +84,28 @@ type state struct {
 	pacers  *providers.Pacers
 	// inflight counts the CleanUps running, which a shutdown waits for.
 	inflight atomic.Int64
+	obs      Observer
 }
+
+// Observer receives what the solver does, for the metrics. Label values are bounded sets; domain names go to
+// the log and to DelegationCheck's name, which an Observer may count but must not use as a label.
+type Observer interface {
+	// Challenge is one Present or CleanUp: operation "present" or "cleanup"; provider the registry name ("" when
+	// the request failed before it was mapped); mode "alias", "direct" or ""; result "ok", "config_error",
+	// "secret_error", "delegation_missing", "fenced", "provider_error", "rate_limited" or "timeout".
+	Challenge(operation, provider, mode, result string, d time.Duration)
+	// DelegationCheck is one delegation check Present made for the production name: outcome "ok", "cached", or
+	// why it failed (a dnscheck Kind: "no record", "nxdomain", "wrong target", …, or "error").
+	DelegationCheck(name, outcome string)
+	// LeftBehind is a CleanUp that gave up on a value (its namespace is being deleted with its Secret).
+	LeftBehind(provider string)
+}
+
+type noObserver struct{}
+
+func (noObserver) Challenge(string, string, string, string, time.Duration) {}
+func (noObserver) DelegationCheck(string, string)                          {}
+func (noObserver) LeftBehind(string)                                       {}
 
 // drainTimeout bounds how long a shutdown keeps the Secret informers for CleanUps in flight: a call's deadline
 // and a margin (the chart's grace period is longer still).
@@ -157,6 +180,10 @@ func (s *Solver) InitializeWithClients(c Clients, stopCh <-chan struct{}) {
 		fence:      fence(s.AllowedZones),
 		writers:    newWriterCache(256),
 		pacers:     &providers.Pacers{Replicas: s.Replicas, Off: s.NoPacing},
+		obs:        s.Observer,
+	}
+	if st.obs == nil {
+		st.obs = noObserver{}
 	}
 	if st.reg == nil {
 		st.reg = providers.Default()
@@ -231,6 +258,7 @@ func (s *Solver) Present(ch *whapi.ChallengeRequest) error {
 	start := time.Now()
 	op, err := st.present(ctx, ch)
 	op.log(ctx, "present", start, err)
+	st.obs.Challenge("present", op.provider(), op.mode(), outcome(err), time.Since(start))
 	return err
 }
 
@@ -249,6 +277,10 @@ func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) error {
 	start := time.Now()
 	op, err := st.cleanUp(ctx, ch)
 	op.log(ctx, "cleanup", start, err)
+	st.obs.Challenge("cleanup", op.provider(), op.mode(), outcome(err), time.Since(start))
+	if op.leftBehind {
+		st.obs.LeftBehind(op.provider())
+	}
 	return err
 }
 
@@ -262,6 +294,23 @@ type operation struct {
 	note string
 	// leftBehind marks a CleanUp that gave up on a value it could not delete (its namespace is being deleted).
 	leftBehind bool
+}
+
+func (op *operation) provider() string {
+	if op.target.Provider == nil {
+		return ""
+	}
+	return op.target.Provider.Name
+}
+
+func (op *operation) mode() string {
+	switch {
+	case op.target.FQDN == "":
+		return ""
+	case op.target.Alias != "":
+		return "alias"
+	}
+	return "direct"
 }
 
 // log writes the solver boundary's one line per call: every failure at the default level, with what the call
@@ -497,6 +546,9 @@ func invalid(err error) error {
 
 // outcome names the kind of a failure for the log line (and, later, the metrics): a bounded set.
 func outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
 	var (
 		inv       *invalidChallenge
 		fenced    *fencedError
@@ -506,17 +558,19 @@ func outcome(err error) string {
 	)
 	switch {
 	case errors.As(err, &inv):
-		return "config error"
+		return "config_error"
 	case errors.As(err, &fenced):
 		return "fenced"
 	case errors.As(err, &deleg), errors.As(err, &refused):
-		return "delegation missing"
+		return "delegation_missing"
 	case errors.As(err, &secretErr):
-		return "secret error"
+		return "secret_error"
+	case errors.Is(err, providers.ErrRateLimited):
+		return "rate_limited"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	}
-	return "provider error"
+	return "provider_error"
 }
 
 // networkHint says what to check when a provider call failed on the network (after the retries): a connection
