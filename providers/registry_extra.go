@@ -13,6 +13,7 @@ func testedEntries() []*Entry {
 	return []*Entry{
 		desecEntry(),
 		digitaloceanEntry(),
+		godaddyEntry(),
 		powerdnsEntry(),
 		route53Entry(),
 	}
