@@ -11,6 +11,7 @@ func extraEntries() []*Entry { return slices.Concat(testedEntries(), constructed
 // testedEntries are the providers tested against a real server or a fake of their API.
 func testedEntries() []*Entry {
 	return []*Entry{
+		azureEntry(),
 		desecEntry(),
 		digitaloceanEntry(),
 		godaddyEntry(),
