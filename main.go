@@ -112,13 +112,17 @@ func subcommand(args []string) (int, bool) {
 		return 0, false
 	}
 	switch args[0] {
+	case "check":
+		return cli.Check(args[1:], os.Stdout, os.Stderr), true
+	case "plan":
+		return cli.Plan(args[1:], os.Stdout, os.Stderr), true
 	case "providers":
 		return cli.Providers(args[1:], os.Stdout, os.Stderr), true
 	case "version":
 		fmt.Println(version)
 		return 0, true
 	}
-	fmt.Fprintf(os.Stderr, "cert-manager-webhook-delegate: unknown command %q; the commands are providers and version "+
+	fmt.Fprintf(os.Stderr, "cert-manager-webhook-delegate: unknown command %q; the commands are check, plan, providers and version "+
 		"(with no command, the webhook server starts; --help lists its flags)\n", args[0])
 	return 2, true
 }
