@@ -15,6 +15,7 @@ func testedEntries() []*Entry {
 		desecEntry(),
 		digitaloceanEntry(),
 		godaddyEntry(),
+		googleclouddnsEntry(),
 		powerdnsEntry(),
 		route53Entry(),
 	}

@@ -1,11 +1,14 @@
 package providertest
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakeazuredns"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakegodaddy"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakegoogledns"
 )
 
 // The providers below are driven through a vendor SDK or the webhook's own client of the vendor's API, not (or not
@@ -39,6 +42,60 @@ func TestAzureAgainstItsFake(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+func TestGoogleCloudDNSAgainstItsFake(t *testing.T) {
+	t.Parallel()
+	const account = "dns-writer@fake-project.iam.gserviceaccount.com"
+	// One zone a page, so that discovery pages; a private zone deeper than the public one, which discovery must
+	// not take; and a zone of another name.
+	g, err := fakegoogledns.Start(fakegoogledns.WithServiceAccount(account), fakegoogledns.WithPageSizes(0, 1),
+		fakegoogledns.WithZone("other-test", "other.test."), fakegoogledns.WithZone("google-test", "google.test."),
+		fakegoogledns.WithPrivateZone("validation-private", "validation.google.test."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	key, err := g.CredentialsJSON(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A well-formed key of an account this project does not know (the fake echoes its email).
+	stranger, err := fakegoogledns.Start(fakegoogledns.WithServiceAccount("intruder@elsewhere.iam.gserviceaccount.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangerKey, err := stranger.CredentialsJSON("intruder@elsewhere.iam.gserviceaccount.com")
+	stranger.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(name string) string {
+		return fmt.Sprintf(`{"googleclouddns":{"gcp_project":%q,"service_account_json":%s}}`, g.Project(), ref(name, "key.json"))
+	}
+	Run(t, Case{
+		Block: block("gcp"), Secrets: map[string]map[string]string{"gcp": {"key.json": string(key)}},
+		BadBlock: block("gcp-bad"), BadSecrets: map[string]map[string]string{"gcp-bad": {"key.json": string(strangerKey)}},
+		Credentials: []string{privateKeyOf(t, key), privateKeyOf(t, strangerKey)},
+		Zone:        "google.test.", HTTPClient: g.Client(),
+		Values: func(_ testing.TB, fqdn string) []string { return g.TXT(fqdn) },
+	})
+}
+
+// privateKeyOf returns the base64 body of a service account key's PEM private key, which no error may show.
+func privateKeyOf(t *testing.T, key []byte) string {
+	t.Helper()
+	var k struct {
+		PrivateKey string `json:"private_key"`
+	}
+	if err := json.Unmarshal(key, &k); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(k.PrivateKey), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("private key of %d lines", len(lines))
+	}
+	return lines[1]
 }
 
 func TestGoDaddyAgainstItsFake(t *testing.T) {
