@@ -56,21 +56,11 @@ func main() {
 // variable: a fence or a resolver silently dropped would be worse than no start.
 func solverFromEnv(getenv func(string) string) (*solver.Solver, error) {
 	s := &solver.Solver{Namespace: getenv("POD_NAMESPACE")}
-	r := solver.DefaultResolver()
 	var errs []error
-	if v := getenv("DNS_CHECK_NAMESERVERS"); v != "" {
-		servers, err := dnsname.ParseServers(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("DNS_CHECK_NAMESERVERS: %w", err))
-		}
-		r.Servers = servers
-	}
-	if v := getenv("DNS_CHECK_AUTHORITATIVE"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("DNS_CHECK_AUTHORITATIVE: %q is not true or false", v))
-		}
-		r.Authoritative = b
+	// The check subcommand reads the same two variables the same way, so that a user and Present always agree.
+	r, err := cli.ResolverFromEnv(getenv)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	s.DNS = &r
 	if v := getenv("ALLOWED_ZONES"); v != "" {
