@@ -16,6 +16,7 @@ func testedEntries() []*Entry {
 		digitaloceanEntry(),
 		godaddyEntry(),
 		googleclouddnsEntry(),
+		hetznerEntry(),
 		powerdnsEntry(),
 		route53Entry(),
 	}

@@ -5,10 +5,16 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakeazuredns"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakegodaddy"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakegoogledns"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakehetzner"
+	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 )
 
 // The providers below are driven through a vendor SDK or the webhook's own client of the vendor's API, not (or not
@@ -96,6 +102,61 @@ func privateKeyOf(t *testing.T, key []byte) string {
 		t.Fatalf("private key of %d lines", len(lines))
 	}
 	return lines[1]
+}
+
+// TestHetznerAgainstItsFake runs the contract twice: against the fake's lenient answers, and against its strict
+// ones (a value already there is 409, an absent one 404) with each action keeping the zone locked for a moment
+// (423 locked, which hcloud-go does not retry). libdns/hetzner uses http.DefaultTransport: the router sends
+// api.hetzner.cloud to the fake through the webhook's own transport, as main installs it, so that its request
+// bookkeeping is part of the test. The two runs share that host, so they run one after the other.
+func TestHetznerAgainstItsFake(t *testing.T) {
+	t.Parallel()
+	const token = "hetzner-contract-token-0123456789abcdef"
+	for _, tt := range []struct {
+		name string
+		opts []fakehetzner.Option
+	}{
+		{"lenient", nil},
+		{"strict and locking", []fakehetzner.Option{fakehetzner.WithStrictRecords(), fakehetzner.WithZoneLocking(),
+			fakehetzner.WithActionDuration(20 * time.Millisecond)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := fakehetzner.Start(append([]fakehetzner.Option{fakehetzner.WithToken(token),
+				fakehetzner.WithZone("hetzner.test"), fakehetzner.WithZone("other.test")}, tt.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(h.Close)
+			routes.add(providers.Transport(h.Transport()), h.Hosts()...)
+			block := func(name string) string { return fmt.Sprintf(`{"hetzner":{"api_token":%s}}`, ref(name, "token")) }
+			Run(t, Case{
+				Block: block("hcloud"), Secrets: map[string]map[string]string{"hcloud": {"token": token}},
+				BadBlock: block("hcloud-bad"), BadSecrets: map[string]map[string]string{"hcloud-bad": {"token": "not-the-hetzner-token-0123"}},
+				Zone: "hetzner.test.", Values: func(_ testing.TB, fqdn string) []string { return h.TXT(fqdn) },
+			})
+			t.Run("two ttls at one alias are explained", func(t *testing.T) {
+				s := NewSolver(t, nil, 0, nil, map[string]map[string]string{"hcloud": {"token": token}})
+				call := func(ttl int, key string) *whapi.ChallengeRequest {
+					cfg := fmt.Sprintf(`{"verifyDelegation":"Off","domainAlias":"ttl.hetzner.test","ttl":%d,"aliasProvider":%s}`, ttl, block("hcloud"))
+					return &whapi.ChallengeRequest{UID: "uid", DNSName: "example.com", Key: key, ResolvedFQDN: "_acme-challenge.example.com.",
+						ResolvedZone: "example.com.", ResourceNamespace: Namespace, Config: &apiextensionsv1.JSON{Raw: []byte(cfg)}}
+				}
+				if err := s.Present(call(60, Key(1))); err != nil {
+					t.Fatal(err)
+				}
+				err := s.Present(call(120, Key(2)))
+				if err == nil || !strings.Contains(err.Error(), "one TTL per RRset") {
+					t.Errorf("a second ttl at one alias: %v", err)
+				}
+				if err := s.CleanUp(call(60, Key(1))); err != nil {
+					t.Fatal(err)
+				}
+				if got := h.TXT("_acme-challenge.ttl.hetzner.test."); len(got) != 0 {
+					t.Errorf("left behind: %q", got)
+				}
+			})
+		})
+	}
 }
 
 func TestGoDaddyAgainstItsFake(t *testing.T) {
