@@ -41,6 +41,7 @@ func constructedEntries() []*Entry {
 		ovhEntry(),
 		porkbunEntry(),
 		regfishEntry(),
+		scalewayEntry(),
 		tencentcloudEntry(),
 		transipEntry(),
 		vultrEntry(),
