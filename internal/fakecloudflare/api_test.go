@@ -49,6 +49,9 @@ func (r result) codes() []int {
 
 func bearer(token string) string { return "Bearer " + token }
 
+// echoed is what the fake appends to the first error message of a request that carried token.
+func echoed(token string) string { return " (token: " + token + ")" }
+
 // call sends one request to the fake through Client(), as a client of
 // https://api.cloudflare.com would, and decodes the envelope. auth is the
 // whole Authorization header; empty sends none. path is below BasePath.
@@ -199,7 +202,7 @@ func TestRoutes(t *testing.T) {
 	}
 	t.Run("7003 names the path", func(t *testing.T) {
 		r := call(t, s, "GET", "/zones/nope/dns_records", bearer(testToken), nil)
-		want := "Could not route to /client/v4/zones/nope/dns_records, perhaps your object identifier is invalid?"
+		want := "Could not route to /client/v4/zones/nope/dns_records, perhaps your object identifier is invalid?" + echoed(testToken)
 		if r.resp.Errors[0].Message != want {
 			t.Errorf("message %q, want %q", r.resp.Errors[0].Message, want)
 		}
@@ -331,7 +334,7 @@ func TestDuplicatesAndConflicts(t *testing.T) {
 		body := map[string]any{"type": "TXT", "name": "d", "content": "v"}
 		call(t, s, "POST", recordsPath(t, s), bearer(testToken), body)
 		r := call(t, s, "POST", recordsPath(t, s), bearer(testToken), body)
-		if msg := r.resp.Errors[0].Message; msg != "An identical record already exists." {
+		if msg := r.resp.Errors[0].Message; msg != "An identical record already exists."+echoed(testToken) {
 			t.Errorf("message %q", msg)
 		}
 	})
@@ -462,7 +465,7 @@ func TestDeleteRecord(t *testing.T) {
 		t.Errorf("%d records after delete", n)
 	}
 	wantError(t, call(t, s, "DELETE", path+"/"+rec.ID, bearer(testToken), nil), 404, 81044)
-	if msg := call(t, s, "DELETE", path+"/"+rec.ID, bearer(testToken), nil).resp.Errors[0].Message; msg != "Record does not exist." {
+	if msg := call(t, s, "DELETE", path+"/"+rec.ID, bearer(testToken), nil).resp.Errors[0].Message; msg != "Record does not exist."+echoed(testToken) {
 		t.Errorf("message %q", msg)
 	}
 }
@@ -524,7 +527,7 @@ func TestFaults(t *testing.T) {
 		if got := r.header.Get("Retry-After"); got != "2" {
 			t.Errorf("Retry-After %q, want 2 (1.5s rounded up)", got)
 		}
-		if msg := r.resp.Errors[0].Message; msg != "Please wait and consider throttling your request speed" {
+		if msg := r.resp.Errors[0].Message; msg != "Please wait and consider throttling your request speed"+echoed(testToken) {
 			t.Errorf("message %q", msg)
 		}
 	}
@@ -555,6 +558,43 @@ func TestFaults(t *testing.T) {
 	s.RateLimit(1, time.Second)
 	wantError(t, call(t, s, "GET", "/zones", bearer(testToken), nil), 502, 502)
 	wantError(t, call(t, s, "GET", "/zones", bearer(testToken), nil), 429, 971)
+}
+
+// TestErrorsEchoToken: every failed answer, the handler's and the faults' alike, shows the token the request
+// carried, so that a client that fails to redact it is caught; successes and requests without a token show none.
+func TestErrorsEchoToken(t *testing.T) {
+	s := newServer(t)
+	records := recordsPath(t, s)
+	const stranger = "stranger-token-0123456789"
+	first := func(r result) string {
+		if len(r.resp.Errors) == 0 {
+			return ""
+		}
+		return r.resp.Errors[0].Message
+	}
+	for _, tc := range []struct {
+		name  string
+		fault func()
+		auth  string
+		path  string
+		want  string
+	}{
+		{"unknown token", nil, bearer(stranger), "/zones", "Invalid access token" + echoed(stranger)},
+		{"not found", nil, bearer(testToken), records + "/0123456789abcdef0123456789abcdef", "Record does not exist." + echoed(testToken)},
+		{"rate limited", func() { s.RateLimit(1, time.Second) }, bearer(testToken), "/zones", "Please wait and consider throttling your request speed" + echoed(testToken)},
+		{"server error", func() { s.FailNext(1, http.StatusBadGateway) }, bearer(stranger), "/zones", "Bad Gateway" + echoed(stranger)},
+		{"no token", nil, "", "/zones", "Missing X-Auth-Key, X-Auth-Email or Authorization headers"},
+		{"success", nil, bearer(testToken), "/zones", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.fault != nil {
+				tc.fault()
+			}
+			if got := first(call(t, s, "GET", tc.path, tc.auth, nil)); got != tc.want {
+				t.Errorf("first error message %q, want %q", got, tc.want)
+			}
+		})
+	}
 }
 
 func TestRequestLog(t *testing.T) {

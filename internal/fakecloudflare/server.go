@@ -316,7 +316,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // status is written, so a test that has its response also sees the request
 // in the log.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	s.handle(r).write(w)
+	echoToken(s.handle(r), r).write(w)
+}
+
+// echoToken appends the API token a request carried (whatever follows
+// "Bearer ", known or not) to the first error message of a failed answer,
+// e.g. "Invalid access token (token: <token>)". Cloudflare is not known to
+// echo tokens; the fake does, as internal/fakeapi's fakes do, so that a
+// webhook that fails to redact Secret values from the errors it returns and
+// logs is caught by the tests. Successful answers are left as they are.
+func echoToken(rep reply, r *http.Request) reply {
+	if rep.body.Success || len(rep.body.Errors) == 0 {
+		return rep
+	}
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return rep
+	}
+	errs := append([]Error(nil), rep.body.Errors...)
+	errs[0].Message += " (token: " + token + ")"
+	rep.body.Errors = errs
+	return rep
 }
 
 func (s *Server) handle(r *http.Request) reply {
@@ -335,17 +355,18 @@ func (s *Server) handle(r *http.Request) reply {
 // rounded up, always present, plus the Ratelimit header of the IETF draft.
 // Cloudflare does not document bodies for its 5xx answers; the envelope is
 // used so that clients exercise their status handling rather than a JSON
-// decoding error, with the status as the code.
-func refuse(w http.ResponseWriter, _ *http.Request, ref fakeapi.Refusal) {
+// decoding error, with the status as the code. Both echo the request's token
+// (echoToken).
+func refuse(w http.ResponseWriter, r *http.Request, ref fakeapi.Refusal) {
 	if ref.Status == http.StatusTooManyRequests {
 		secs := fakeapi.RetryAfterSeconds(ref.RetryAfter)
 		rep := failure(http.StatusTooManyRequests, apiError(971, "Please wait and consider throttling your request speed"))
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		w.Header().Set("Ratelimit", fmt.Sprintf(`"default";r=0;t=%d`, secs))
-		rep.write(w)
+		echoToken(rep, r).write(w)
 		return
 	}
-	failure(ref.Status, apiError(ref.Status, http.StatusText(ref.Status))).write(w)
+	echoToken(failure(ref.Status, apiError(ref.Status, http.StatusText(ref.Status))), r).write(w)
 }
 
 // authenticate implements API-token authentication as Cloudflare answers
