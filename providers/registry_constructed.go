@@ -38,6 +38,7 @@ func constructedEntries() []*Entry {
 		namesiloEntry(),
 		netcupEntry(),
 		njallaEntry(),
+		oraclecloudEntry(),
 		ovhEntry(),
 		porkbunEntry(),
 		regfishEntry(),
