@@ -14,6 +14,7 @@ import (
 
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/cli"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/dnsname"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/metrics"
 	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 	"github.com/delegate01/cert-manager-webhook-delegate/solver"
 )
@@ -44,6 +45,12 @@ func main() {
 	// webhook's transport too: timeouts, retries of 429 and 5xx honouring Retry-After, bodies that never fail to
 	// close.
 	http.DefaultTransport = providers.Transport(nil)
+	// The delegate_* metrics, on the server's /metrics: registered here, once, because Initialize runs more than
+	// once per process.
+	rec := metrics.Register(metrics.Build{Version: version, Registry: s.Registry})
+	rec.SetSecretInformers(s.SecretInformers)
+	s.Observer = rec
+	providers.SetObserver(rec)
 	if help {
 		fmt.Fprintf(os.Stderr, "cert-manager-webhook-delegate %s\n", version)
 	} else {
