@@ -17,6 +17,7 @@ func testedEntries() []*Entry {
 		godaddyEntry(),
 		googleclouddnsEntry(),
 		hetznerEntry(),
+		ionosEntry(),
 		powerdnsEntry(),
 		route53Entry(),
 	}

@@ -3,6 +3,7 @@ package providertest
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -10,10 +11,12 @@ import (
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakeapi"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakeazuredns"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakegodaddy"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakegoogledns"
 	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakehetzner"
+	"github.com/delegate01/cert-manager-webhook-delegate/internal/fakeionos"
 	"github.com/delegate01/cert-manager-webhook-delegate/providers"
 )
 
@@ -157,6 +160,69 @@ func TestHetznerAgainstItsFake(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestIONOSAgainstItsFake: the library's append uses http.DefaultTransport (the router, through the webhook's own
+// transport, as main installs it); reads and deletes use the webhook's client.
+func TestIONOSAgainstItsFake(t *testing.T) {
+	t.Parallel()
+	const key = "c0ffee0123456789.ionos-contract-secret-0123456789abcdef"
+	f, err := fakeionos.Start(fakeionos.WithAPIKey(key), fakeionos.WithZone("ionos.test"), fakeionos.WithZone("other.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	routes.add(providers.Transport(f.Transport()), f.Hosts()...)
+	block := func(name string) string { return fmt.Sprintf(`{"ionos":{"auth_api_token":%s}}`, ref(name, "key")) }
+	Run(t, Case{
+		Block: block("ionos"), Secrets: map[string]map[string]string{"ionos": {"key": key}},
+		BadBlock: block("ionos-bad"), BadSecrets: map[string]map[string]string{"ionos-bad": {"key": "badbad01.not-the-ionos-secret-0123"}},
+		Zone: "ionos.test.", HTTPClient: f.Client(),
+		Values: func(_ testing.TB, fqdn string) []string { return f.TXT(fqdn) },
+	})
+	// IONOS refuses an identical record (400, whose body the library drops): an append that loses the race to an
+	// identical one made meanwhile must still succeed, found by the read after it.
+	t.Run("an append that meets its own value is success", func(t *testing.T) {
+		s := NewSolver(t, f.Client(), 0, nil, map[string]map[string]string{"ionos": {"key": key}})
+		cfg := fmt.Sprintf(`{"verifyDelegation":"Off","domainAlias":"race.ionos.test","aliasProvider":%s}`, block("ionos"))
+		ch := &whapi.ChallengeRequest{UID: "uid", DNSName: "example.com", Key: Key(7), ResolvedFQDN: "_acme-challenge.example.com.",
+			ResolvedZone: "example.com.", ResourceNamespace: Namespace, Config: &apiextensionsv1.JSON{Raw: []byte(cfg)}}
+		f.Slow(1, 1500*time.Millisecond, fakeapi.Match{Method: http.MethodPost})
+		done := make(chan error, 1)
+		go func() { done <- s.Present(ch) }()
+		time.Sleep(500 * time.Millisecond) // the Present's append is held by the fake by now
+		id, _ := f.ZoneID("ionos.test")
+		req, _ := http.NewRequest(http.MethodPost, "https://"+fakeionos.APIHost+fakeionos.BasePath+"/zones/"+id+"/records",
+			strings.NewReader(fmt.Sprintf(`[{"name":"_acme-challenge.race.ionos.test","type":"TXT","content":%q,"ttl":60}]`, Key(7))))
+		req.Header.Set("X-API-Key", key)
+		resp, err := f.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("the competing append: HTTP %d", resp.StatusCode)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("Present that met its own value: %v", err)
+		}
+		if got := f.TXT("_acme-challenge.race.ionos.test."); len(got) != 1 || got[0] != Key(7) {
+			t.Errorf("holds %q", got)
+		}
+		var refused bool
+		for _, r := range f.Requests() {
+			refused = refused || r.Method == http.MethodPost && r.Status == http.StatusBadRequest
+		}
+		if !refused {
+			t.Error("the Present's append was not refused as a duplicate: the race did not happen")
+		}
+		if err := s.CleanUp(ch); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.TXT("_acme-challenge.race.ionos.test."); len(got) != 0 {
+			t.Errorf("left behind: %q", got)
+		}
+	})
 }
 
 func TestGoDaddyAgainstItsFake(t *testing.T) {
