@@ -46,5 +46,5 @@ func buildClouDNS(v any, env Env) (Writer, error) {
 	}
 	p.HTTPClient = env.Client()
 	p.OperationRetries = 1
-	return cloudnsEntry().writer(&libdnsWriter{p: p, skipPresent: true}, env, nil, false), nil
+	return cloudnsEntry().writer(&libdnsWriter{p: p, skipPresent: true, httpPaced: true}, env, nil, false), nil
 }

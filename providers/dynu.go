@@ -53,7 +53,7 @@ func buildDynu(v any, env Env) (Writer, error) {
 		p.Client.HTTPClient = client
 	})
 	d := &dynuRecords{p: p}
-	lw := &libdnsWriter{p: &adapter{lib: p, get: d.get, deleteRecs: d.delete}, deleteByLookup: true}
+	lw := &libdnsWriter{p: &adapter{lib: p, get: d.get, deleteRecs: d.delete}, deleteByLookup: true, httpPaced: true}
 	return dynuEntry().writer(lw, env, nil, false), nil
 }
 

@@ -45,7 +45,7 @@ func gandiEntry() *Entry {
 		Build: func(v any, env Env) (Writer, error) {
 			p := v.(*gandi.Provider)
 			ops := &gandiRRsets{token: p.BearerToken, client: env.Client(), base: gandiAPI}
-			return gandiEntry().writer(&libdnsWriter{p: p}, env, ops, false), nil
+			return gandiEntry().writer(&libdnsWriter{p: p, httpPaced: true}, env, ops, false), nil
 		},
 	}
 }

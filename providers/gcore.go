@@ -34,7 +34,7 @@ func gcoreEntry() *Entry {
 			p := v.(*gcore.Provider)
 			client := env.Client()
 			sdk := dnssdk.NewClient(dnssdk.PermanentAPIKeyAuth(p.APIKey), func(c *dnssdk.Client) { c.HTTPClient = client })
-			return gcoreEntry().writer(&libdnsWriter{p: p}, env, &gcoreRRsets{sdk: sdk}, false), nil
+			return gcoreEntry().writer(&libdnsWriter{p: p, httpPaced: true}, env, &gcoreRRsets{sdk: sdk}, false), nil
 		},
 	}
 }

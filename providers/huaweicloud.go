@@ -60,7 +60,7 @@ func buildHuaweiCloud(v any, env Env) (Writer, error) {
 	}
 	ops := &huaweiRecordSets{signer: &huaweicloud.Signer{Key: p.AccessKeyId, Secret: p.SecretAccessKey},
 		base: "https://dns." + region + ".myhuaweicloud.com/v2", client: env.Client()}
-	return huaweicloudEntry().writer(&libdnsWriter{p: p}, env, ops, false), nil
+	return huaweicloudEntry().writer(&libdnsWriter{p: p, httpPaced: true}, env, ops, false), nil
 }
 
 // huaweiRecordSets reads and writes one name's TXT record set through the Huawei Cloud DNS API.

@@ -83,7 +83,7 @@ func buildLinode(v any, env Env) (Writer, error) {
 	client.SetAPIVersion(version)
 	client.SetDebug(false)
 	client.SetRetryCount(0)
-	return linodeEntry().writer(&libdnsWriter{p: &linodeRecords{client: &client}, deleteByLookup: true}, env, nil, false), nil
+	return linodeEntry().writer(&libdnsWriter{p: &linodeRecords{client: &client}, deleteByLookup: true, httpPaced: true}, env, nil, false), nil
 }
 
 // linodeRecords drives the Linode domains API through linodego, for TXT records only.

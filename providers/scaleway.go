@@ -38,7 +38,7 @@ func scalewayEntry() *Entry {
 		Build: func(v any, env Env) (Writer, error) {
 			p := v.(*scaleway.Provider)
 			s := &scalewayRecords{secret: p.SecretKey, org: p.OrganizationID, httpClient: env.Client(), path: env.Path}
-			return scalewayEntry().writer(&libdnsWriter{p: s, skipPresent: true, deleteByLookup: true}, env, nil, false), nil
+			return scalewayEntry().writer(&libdnsWriter{p: s, skipPresent: true, deleteByLookup: true, httpPaced: true}, env, nil, false), nil
 		},
 	}
 }

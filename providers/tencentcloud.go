@@ -69,7 +69,7 @@ func buildTencentCloud(v any, env Env) (Writer, error) {
 		host = "dnspod." + p.Region + ".tencentcloudapi.com"
 	}
 	c := &dnspodClient{id: p.SecretId, key: p.SecretKey, token: p.SessionToken, host: host, client: env.Client()}
-	lw := &libdnsWriter{p: c, deleteByLookup: true, duplicate: func(err error) bool {
+	lw := &libdnsWriter{p: c, deleteByLookup: true, httpPaced: true, duplicate: func(err error) bool {
 		return strings.Contains(err.Error(), "InvalidParameter.DomainRecordExist")
 	}}
 	return tencentcloudEntry().writer(lw, env, nil, false), nil
