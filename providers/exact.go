@@ -66,9 +66,6 @@ func (w *libdnsWriter) txt(rec Record, ttl time.Duration) libdns.TXT {
 	return libdns.TXT{Name: dnsname.Relative(rec.FQDN, rec.Zone), TTL: ttl, Text: rec.Value}
 }
 
-// call is do for a call whose kind the caller does not name.
-func (w *libdnsWriter) call(ctx context.Context, f func() error) error { return w.do(ctx, "call", f) }
-
 // do runs one provider library call (op: append, delete, get, zones) under the writer's limit and its account's
 // pacer, retrying transient network failures when allowed, and reports it to the Observer. A panic inside the
 // provider library becomes an error: no issuer config may kill the webhook.
@@ -220,7 +217,7 @@ func (w *libdnsWriter) FindValue(ctx context.Context, zone, value string) ([]str
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, w.explained(err, Record{Zone: zone})
 	}
 	var out []string
 	for _, r := range recs {
