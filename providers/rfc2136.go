@@ -157,7 +157,10 @@ func explainRFC2136(server, keyName string) func(error, Record) error {
 		case strings.Contains(msg, `"REFUSED"`):
 			return fmt.Errorf("%w: %s does not let key %s update TXT records in zone %s; allow it (BIND: "+
 				"update-policy { grant %s zonesub TXT; };)", err, server, keyName, rec.Zone, keyName)
-		case strings.Contains(msg, `"NOTAUTH"`), strings.Contains(msg, "BADKEY"), strings.Contains(msg, "BADSIG"):
+		case strings.Contains(msg, `"NOTAUTH"`), strings.Contains(msg, "BADKEY"), strings.Contains(msg, "BADSIG"),
+			// miekg/dns's ErrAuth: the server answered a signed request with an unsigned or wrongly signed
+			// refusal, as BIND does for a key it does not know.
+			strings.Contains(msg, "bad authentication"):
 			return fmt.Errorf("%w: %s does not accept key %s for zone %s: check key_name, key_alg and the "+
 				"Secret's key, and that the zone is the exact apex the server serves", err, server, keyName, rec.Zone)
 		}
