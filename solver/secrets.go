@@ -184,7 +184,7 @@ func (s *secretStore) explainMiss(ctx context.Context, namespace, name string) e
 		return secretErrorf("Secret %q in namespace %q is missing or not labelled for this webhook: create it there, and "+
 			"label it so the webhook may use it: %s", name, namespace, label)
 	}
-	_, err := s.meta.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}).Namespace(namespace).
+	live, err := s.meta.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}).Namespace(namespace).
 		Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -195,7 +195,8 @@ func (s *secretStore) explainMiss(ctx context.Context, namespace, name string) e
 	case err != nil:
 		return secretErrorf("Secret %q in namespace %q is not among the Secrets the webhook has cached, and reading "+
 			"its metadata failed (%s): if it exists, label it: %s", name, namespace, apiMessage(err), label)
-	case !s.requireLabel:
+	case !s.requireLabel || live.GetLabels()[SecretLabel] == "true":
+		// Created or labelled a moment ago: the informer's watch has not delivered it yet.
 		return secretErrorf("Secret %q in namespace %q exists, but the webhook's cache has not seen it yet; "+
 			"cert-manager will retry", name, namespace)
 	}

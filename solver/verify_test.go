@@ -15,6 +15,7 @@ import (
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/delegate01/cert-manager-webhook-delegate/dnscheck"
@@ -544,5 +545,23 @@ func TestShutdownLetsCleanUpsFinish(t *testing.T) {
 	}
 	if got := e.zoneTXT(t, alias, "_acme-challenge."+alias); len(got) != 0 {
 		t.Fatalf("zone holds %q", got)
+	}
+}
+
+// TestExplainMissLabelledButNotCached: a labelled Secret the informer has not delivered yet (created or labelled
+// a moment ago) is not called unlabelled: the call says the cache is behind and that cert-manager retries.
+func TestExplainMissLabelledButNotCached(t *testing.T) {
+	t.Parallel()
+	labelled := secret("late", map[string]string{"api-token": cfToken})
+	plain := secret("plain", map[string]string{"api-token": cfToken})
+	plain.Labels = nil
+	s := &secretStore{client: fake.NewClientset(), meta: metadataFor(labelled, plain), requireLabel: true}
+	err := s.explainMiss(context.Background(), testNS, "late")
+	if err == nil || !strings.Contains(err.Error(), "the webhook's cache has not seen it yet; cert-manager will retry") ||
+		strings.Contains(err.Error(), "not labelled") {
+		t.Fatalf("labelled Secret not yet cached: %v", err)
+	}
+	if err := s.explainMiss(context.Background(), testNS, "plain"); err == nil || !strings.Contains(err.Error(), "is not labelled for this webhook") {
+		t.Fatalf("unlabelled Secret: %v", err)
 	}
 }
