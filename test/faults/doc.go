@@ -1,0 +1,4 @@
+//go:build integration
+
+// Package faults injects faults into the fakes and servers the webhook talks to. Table to follow.
+package faults
