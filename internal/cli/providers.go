@@ -80,10 +80,20 @@ func Providers(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// OwnVersion is the version shown for a provider built on the webhook's own client when the build carries no
+// module version.
+const OwnVersion = "built in"
+
 // ProviderInfos describes the registry, sorted by name, with each module's version read from the build.
 func ProviderInfos(reg providers.Registry) []ProviderInfo {
 	versions := map[string]string{}
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		// A provider written on the webhook's own client (GoDaddy's API, for one) is versioned with the webhook;
+		// a build from a checkout has no module version, only "(devel)".
+		versions[bi.Main.Path] = OwnVersion
+		if strings.HasPrefix(bi.Main.Version, "v") {
+			versions[bi.Main.Path] = bi.Main.Version
+		}
 		for _, d := range bi.Deps {
 			v := d.Version
 			if d.Replace != nil {
