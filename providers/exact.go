@@ -140,10 +140,19 @@ func (w *libdnsWriter) Present(ctx context.Context, rec Record) error {
 }
 
 func (w *libdnsWriter) explained(err error, rec Record) error {
-	if err == nil || w.explain == nil {
-		return err
+	if err == nil {
+		return nil
 	}
-	return w.explain(err, rec)
+	if w.explain != nil {
+		err = w.explain(err, rec)
+	}
+	if looksThrottled(err) && !errors.Is(err, ErrRateLimited) {
+		// The pacer's own refusal says this already; a 429 the retries could not outlast does not.
+		err = fmt.Errorf("%w: the %s API's rate limit refused the call past the webhook's retries; cert-manager "+
+			"will retry. If it persists, another client shares the account's limit: lower rateLimit.perSecond "+
+			"next to the provider in the issuer config", err, w.name)
+	}
+	return err
 }
 
 // CleanUp implements Writer.

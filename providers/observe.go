@@ -3,6 +3,7 @@ package providers
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,9 @@ func callOutcome(err error) string {
 	return "error"
 }
 
+// status429 is 429 as a word: not inside a hexadecimal record or zone ID.
+var status429 = regexp.MustCompile(`(^|[^0-9a-z])429([^0-9a-z]|$)`)
+
 // looksThrottled reports whether a library's error says the provider answered 429 (most libraries keep only the
 // status in their error text).
 func looksThrottled(err error) bool {
@@ -74,6 +78,6 @@ func looksThrottled(err error) bool {
 		return false
 	}
 	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "429") || strings.Contains(msg, "too many requests") ||
+	return status429.MatchString(msg) || strings.Contains(msg, "too many requests") ||
 		strings.Contains(msg, "rate limit") || strings.Contains(msg, "throttl")
 }

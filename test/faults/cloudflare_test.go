@@ -82,7 +82,7 @@ var cloudflareCases = []cfCase{
 		label: "ratefail",
 		name:  "429 on create past the retries (5×): Present fails",
 		on:    onCreate, inject: func(f *fakecloudflare.Server, m fakecloudflare.Match) { f.RateLimit(5, 0, m) },
-		want:  []string{"429"},
+		want:  []string{"429", "rate limit refused the call past the webhook's retries; cert-manager will retry", "rateLimit.perSecond"},
 		tries: 5,
 	},
 	{
