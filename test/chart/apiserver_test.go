@@ -69,7 +69,8 @@ func TestManifestsOnAPIServer(t *testing.T) {
 	})
 	t.Logf("control plane with CRDs up in %s", time.Since(start).Round(time.Millisecond))
 	k := newKube(t, cfg)
-	for _, ns := range []string{"cert-manager", fullNamespace, "team-a"} {
+	// monitoring: where the full values put the dashboard and the PrometheusRule.
+	for _, ns := range []string{"cert-manager", fullNamespace, "team-a", "monitoring"} {
 		k.createNamespace(t, ns)
 	}
 

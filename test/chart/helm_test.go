@@ -55,7 +55,9 @@ func TestRenderInstall(t *testing.T) {
 
 	dep := deployment(t, objs, namespace, release)
 	checkEnv(t, dep, map[string]string{
-		"GROUP_NAME":              "acme.example.com",
+		"GROUP_NAME": "acme.example.com",
+		// The README installs with the fence on.
+		"ALLOWED_ZONES":           "validation.example.org",
 		"REQUIRE_SECRET_LABEL":    "true",
 		"DNS_CHECK_AUTHORITATIVE": "true",
 		"REPLICAS":                "2",
@@ -65,7 +67,7 @@ func TestRenderInstall(t *testing.T) {
 	if v, _, _ := unstructured.NestedFieldNoCopy(pdb.Object, "spec", "maxUnavailable"); fmt.Sprint(v) != "1" {
 		t.Errorf("default PodDisruptionBudget: want maxUnavailable 1, got %v", v)
 	}
-	for _, kind := range []string{"ServiceMonitor", "NetworkPolicy"} {
+	for _, kind := range []string{"ServiceMonitor", "NetworkPolicy", "PrometheusRule", "ConfigMap"} {
 		if got := ofKind(objs, schema.GroupKind{Group: groupOf(kind), Kind: kind}); len(got) != 0 {
 			t.Errorf("%s rendered by default", kind)
 		}
@@ -85,6 +87,7 @@ func TestRenderFull(t *testing.T) {
 		replicas:         3,
 		secretNamespaces: []string{"cert-manager", "team-a"},
 		secretNames:      []string{"cloudflare-validation", "tsig"},
+		prometheus:       &rbacv1.Subject{Kind: "ServiceAccount", Name: "prometheus-k8s", Namespace: "monitoring"},
 	})
 
 	dep := deployment(t, objs, fullNamespace, fullname)
@@ -278,6 +281,9 @@ type wiring struct {
 	fullname, namespace, groupName, image string
 	replicas                              int32
 	secretNamespaces, secretNames         []string
+	// prometheus is the ServiceAccount serviceMonitor.prometheusServiceAccount binds the metrics-reader ClusterRole
+	// to; nil: no binding.
+	prometheus *rbacv1.Subject
 }
 
 // checkCommon: every object carries the app.kubernetes.io labels, and namespaced ones name their namespace.
@@ -473,6 +479,9 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured, w wiring, sa str
 	for _, ns := range w.secretNamespaces {
 		want = append(want, grant{ns, "Role", w.fullname + ":secret-reader", webhook})
 	}
+	if w.prometheus != nil {
+		want = append(want, grant{"", "ClusterRole", w.fullname + ":metrics-reader", *w.prometheus})
+	}
 	sortGrants := func(g []grant) {
 		slices.SortFunc(g, func(a, b grant) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
 	}
@@ -492,6 +501,8 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured, w wiring, sa str
 		// The namespaces whose Secrets the webhook reads, and no other.
 		"/ClusterRole/" + w.fullname + ":namespace-reader": {{APIGroups: []string{""}, Resources: []string{"namespaces"},
 			Verbs: []string{"get"}, ResourceNames: w.secretNamespaces}},
+		// Scraping: always installed, bound only to serviceMonitor.prometheusServiceAccount.
+		"/ClusterRole/" + w.fullname + ":metrics-reader": {{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}},
 	}
 	for _, ns := range w.secretNamespaces {
 		wantRules[ns+"/Role/"+w.fullname+":secret-reader"] = []rbacv1.PolicyRule{{APIGroups: []string{""},
@@ -587,7 +598,7 @@ func flagValue(t *testing.T, args []string, flag string) string {
 
 func groupOf(kind string) string {
 	switch kind {
-	case "ServiceMonitor":
+	case "ServiceMonitor", "PrometheusRule":
 		return "monitoring.coreos.com"
 	case "NetworkPolicy":
 		return "networking.k8s.io"
