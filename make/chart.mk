@@ -27,6 +27,8 @@ $(HELM):
 	mv $(TOOLS)/helm $@
 
 .PHONY: helm-lint
+# The full values turn every optional feature on: ServiceMonitor and its metrics-reader binding, Grafana dashboard,
+# PrometheusRule, NetworkPolicies, PodDisruptionBudget (test/chart renders and dry-runs the same file).
 helm-lint: $(HELM) ## Lint the Helm chart (strict), with its default values and with every optional feature on.
 	$(HELM) lint --strict $(CHART) --set groupName=$(CHART_LINT_GROUP)
 	$(HELM) lint --strict $(CHART) --values test/chart/testdata/full-values.yaml
