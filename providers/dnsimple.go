@@ -139,18 +139,8 @@ func (c *dnsimpleClient) get(ctx context.Context, zone string) ([]libdns.Record,
 
 // delete removes each record by its ID; a record without one is refused, never looked up by name.
 func (c *dnsimpleClient) delete(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
-	var deleted []libdns.Record
-	for _, r := range recs {
-		txt, _ := r.(libdns.TXT)
-		id, _ := txt.ProviderData.(int64)
-		if id == 0 {
-			return deleted, fmt.Errorf("refusing to delete a DNSimple record without its ID (%s)", r.RR().Name)
-		}
+	return deleteEachByID(recs, "a DNSimple", func(id int64) error {
 		path := fmt.Sprintf("/v2/%s/zones/%s/records/%d", url.PathEscape(c.account), url.PathEscape(dnsname.Bare(zone)), id)
-		if err := c.do(ctx, http.MethodDelete, path, nil); err != nil {
-			return deleted, err
-		}
-		deleted = append(deleted, r)
-	}
-	return deleted, nil
+		return c.do(ctx, http.MethodDelete, path, nil)
+	})
 }

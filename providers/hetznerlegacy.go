@@ -133,17 +133,7 @@ func (c *hetznerLegacyClient) get(ctx context.Context, zone string) ([]libdns.Re
 
 // delete removes each record by its ID; a record without one is refused, never deleted by name.
 func (c *hetznerLegacyClient) delete(ctx context.Context, _ string, recs []libdns.Record) ([]libdns.Record, error) {
-	var deleted []libdns.Record
-	for _, r := range recs {
-		txt, _ := r.(libdns.TXT)
-		id, _ := txt.ProviderData.(string)
-		if id == "" {
-			return deleted, fmt.Errorf("refusing to delete a Hetzner DNS record without its ID (%s)", r.RR().Name)
-		}
-		if err := c.do(ctx, http.MethodDelete, "/records/"+url.PathEscape(id), nil); err != nil {
-			return deleted, err
-		}
-		deleted = append(deleted, r)
-	}
-	return deleted, nil
+	return deleteEachByID(recs, "a Hetzner DNS", func(id string) error {
+		return c.do(ctx, http.MethodDelete, "/records/"+url.PathEscape(id), nil)
+	})
 }

@@ -168,19 +168,9 @@ func (l *linodeRecords) DeleteRecords(ctx context.Context, zone string, recs []l
 	if err != nil {
 		return nil, err
 	}
-	var deleted []libdns.Record
-	for _, r := range recs {
-		txt, _ := r.(libdns.TXT)
-		rid, ok := txt.ProviderData.(int)
-		if !ok || rid == 0 {
-			return deleted, fmt.Errorf("refusing to delete a Linode record without its ID (%s)", r.RR().Name)
-		}
-		if err := l.client.DeleteDomainRecord(ctx, id, rid); err != nil {
-			return deleted, err
-		}
-		deleted = append(deleted, r)
-	}
-	return deleted, nil
+	return deleteEachByID(recs, "a Linode", func(rid int) error {
+		return l.client.DeleteDomainRecord(ctx, id, rid)
+	})
 }
 
 // ListZones implements libdns.ZoneLister (every page).

@@ -119,17 +119,7 @@ func (c *porkbunClient) get(ctx context.Context, zone string) ([]libdns.Record, 
 
 // delete removes each record by its ID; a record without one is refused, never deleted by name.
 func (c *porkbunClient) delete(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
-	var deleted []libdns.Record
-	for _, r := range recs {
-		txt, _ := r.(libdns.TXT)
-		id, _ := txt.ProviderData.(string)
-		if id == "" {
-			return deleted, fmt.Errorf("refusing to delete a Porkbun record without its ID (%s)", r.RR().Name)
-		}
-		if err := c.call(ctx, "delete", "/dns/delete/"+url.PathEscape(dnsname.Bare(zone))+"/"+url.PathEscape(id), nil); err != nil {
-			return deleted, err
-		}
-		deleted = append(deleted, r)
-	}
-	return deleted, nil
+	return deleteEachByID(recs, "a Porkbun", func(id string) error {
+		return c.call(ctx, "delete", "/dns/delete/"+url.PathEscape(dnsname.Bare(zone))+"/"+url.PathEscape(id), nil)
+	})
 }

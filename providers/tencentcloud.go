@@ -175,19 +175,9 @@ func (c *dnspodClient) GetRecords(ctx context.Context, zone string) ([]libdns.Re
 
 // DeleteRecords implements libdns.RecordDeleter, by RecordId only.
 func (c *dnspodClient) DeleteRecords(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
-	var deleted []libdns.Record
-	for _, r := range recs {
-		txt, _ := r.(libdns.TXT)
-		id, _ := txt.ProviderData.(uint64)
-		if id == 0 {
-			return deleted, fmt.Errorf("refusing to delete a DNSPod record without its RecordId (%s)", r.RR().Name)
-		}
-		if err := c.call(ctx, "DeleteRecord", map[string]any{"Domain": dnsname.Bare(zone), "RecordId": id}, nil); err != nil {
-			return deleted, err
-		}
-		deleted = append(deleted, r)
-	}
-	return deleted, nil
+	return deleteEachByID(recs, "a DNSPod", func(id uint64) error {
+		return c.call(ctx, "DeleteRecord", map[string]any{"Domain": dnsname.Bare(zone), "RecordId": id}, nil)
+	})
 }
 
 // tc3Sign signs req with Tencent Cloud's TC3-HMAC-SHA256 for the host it is sent to: the algorithm of
