@@ -39,10 +39,17 @@ func newRetryClient(base *http.Client) *retryClient {
 // the webhook's own (Transport), which wraps a clone of this one.
 var stdTransport = http.DefaultTransport.(*http.Transport)
 
+// idleConnsPerHost is how many idle connections the default client keeps to one API host: as many as the calls
+// cert-manager runs at once (--max-concurrent-challenges, 60), so that a burst does not close and redial, with a
+// new TLS handshake each, the connections above the limit (libdns/cloudflare against the fake API through its
+// proxy, 50 calls in flight: 0.56–0.69 ms of CPU per call with 32, 0.43–0.46 ms with 64).
+const idleConnsPerHost = 64
+
 // defaultHTTPClient honours HTTPS_PROXY/NO_PROXY and bounds every request; the caller's context bounds the call.
 func defaultHTTPClient() *http.Client {
 	t := stdTransport.Clone()
-	t.MaxIdleConnsPerHost = 32
+	t.MaxIdleConnsPerHost = idleConnsPerHost
+	t.MaxIdleConns = max(t.MaxIdleConns, 2*idleConnsPerHost)
 	return &http.Client{Transport: t, Timeout: 20 * time.Second}
 }
 
