@@ -77,10 +77,6 @@ fuzz: ## Fuzz the config parser, the mapping and the whole Present path (FUZZTIM
 	$(GO) test -tags minimal -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime $(or $(FUZZTIME),30s) ./solver/
 	$(GO) test -tags minimal -run '^$$' -fuzz '^FuzzPresent$$' -fuzztime $(or $(FUZZTIME),30s) ./solver/
 
-.PHONY: bench
-bench: bind ## Run the benchmarks.
-	$(GO) test -run '^$$' -bench . -benchmem ./...
-
 .PHONY: load
 load: testbin bind $(TEST_DEPS) ## Load harness: Present+CleanUp/s through the aggregation layer, no-op solver vs this webhook on BIND.
 	$(GO) test -tags integration -count=1 -run '^$$' -bench '^BenchmarkAggregator$$' -benchtime $(or $(LOADN),3000x) ./test/e2e/
