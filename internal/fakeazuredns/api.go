@@ -74,14 +74,7 @@ func (s *Server) writeARM(w http.ResponseWriter, rep reply) {
 		w.WriteHeader(rep.status)
 		return
 	}
-	b, err := json.Marshal(rep.body)
-	if err != nil {
-		http.Error(w, "fakeazuredns: encode: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(b)
+	fakeapi.WriteJSON(w, "fakeazuredns", rep.status, "application/json; charset=utf-8", rep.body)
 }
 
 // entraError writes a Microsoft Entra error: OAuth's error and error_description, with the AADSTS code.

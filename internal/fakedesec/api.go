@@ -34,14 +34,7 @@ func (rep reply) write(w http.ResponseWriter) {
 		w.WriteHeader(rep.status)
 		return
 	}
-	raw, err := json.Marshal(rep.body)
-	if err != nil {
-		http.Error(w, "fakedesec: encode: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(raw)
+	fakeapi.WriteJSON(w, "fakedesec", rep.status, "application/json", rep.body)
 }
 
 func detail(status int, msg string) reply {

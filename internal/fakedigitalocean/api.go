@@ -26,14 +26,7 @@ func (rep reply) write(w http.ResponseWriter) {
 		w.WriteHeader(rep.status)
 		return
 	}
-	raw, err := json.Marshal(rep.body)
-	if err != nil {
-		http.Error(w, "fakedigitalocean: encode: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(raw)
+	fakeapi.WriteJSON(w, "fakedigitalocean", rep.status, "application/json; charset=utf-8", rep.body)
 }
 
 // apiError is DigitalOcean's error body. Where DigitalOcean documents no message (validation), the fake's is a

@@ -50,14 +50,7 @@ func (rep reply) write(w http.ResponseWriter) {
 		w.WriteHeader(rep.status)
 		return
 	}
-	raw, err := json.Marshal(rep.body)
-	if err != nil {
-		http.Error(w, "fakegodaddy: encode: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(raw)
+	fakeapi.WriteJSON(w, "fakegodaddy", rep.status, "application/json", rep.body)
 }
 
 func apiError(status int, code, msg string, fields ...ErrorField) reply {

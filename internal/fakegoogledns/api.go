@@ -102,14 +102,7 @@ func apiError(status int, reason, msg string) reply {
 func invalid(msg string) reply { return apiError(http.StatusBadRequest, "invalid", msg) }
 
 func (rep reply) write(w http.ResponseWriter) {
-	b, err := json.Marshal(rep.body)
-	if err != nil {
-		http.Error(w, "fakegoogledns: encode: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(b)
+	fakeapi.WriteJSON(w, "fakegoogledns", rep.status, "application/json; charset=UTF-8", rep.body)
 }
 
 // oauthError is the token endpoint's error body (RFC 6749 section 5.2).

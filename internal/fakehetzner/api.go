@@ -93,15 +93,8 @@ func notFound(what string) reply {
 
 func (s *Server) write(w http.ResponseWriter, rep reply) {
 	s.rateHeaders(w)
-	b, err := json.Marshal(rep.body)
-	if err != nil {
-		http.Error(w, "fakehetzner: encode: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Correlation-Id", strconv.FormatInt(time.Now().UnixNano(), 36))
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(b)
+	fakeapi.WriteJSON(w, "fakehetzner", rep.status, "application/json", rep.body)
 }
 
 // rateHeaders sets Hetzner's rate-limit headers from the rate window: the limit, what is left, and when one more

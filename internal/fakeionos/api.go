@@ -83,14 +83,7 @@ func write(w http.ResponseWriter, rep reply) {
 		w.WriteHeader(rep.status)
 		return
 	}
-	b, err := json.Marshal(rep.body)
-	if err != nil {
-		http.Error(w, "fakeionos: encode: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(b)
+	fakeapi.WriteJSON(w, "fakeionos", rep.status, "application/json", rep.body)
 }
 
 // refuse answers fakeapi's faults with IONOS's error array.
